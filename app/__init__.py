@@ -1,0 +1,91 @@
+"""digitserve: a Flask REST API that serves handwritten-digit classifiers."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import Config, ConfigError, get_config
+
+
+def create_app(config: str | type[Config] | None = None, overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the application for a config name ("development", "testing", "production") or class."""
+    from app.errors import register_error_handlers
+    from app.extensions import api, bcrypt, db, jwt, limiter, migrate, socketio
+
+    config_cls = config if isinstance(config, type) else get_config(config)
+    app = Flask(__name__, instance_path=str(os.environ.get("INSTANCE_PATH") or _instance_dir()))
+    app.config.from_object(config_cls)
+    if overrides:
+        app.config.update(overrides)
+    config_cls.validate(app.config)
+    _configure_logging(app)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    if app.config["PROXY_COUNT"] > 0:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_MIGRATIONS_DIR, render_as_batch=True)
+    bcrypt.init_app(app)
+    jwt.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+    app.extensions["digitserve.api"] = api
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    register_error_handlers(app)
+
+    redis_url = app.config.get("REDIS_URL")
+    if redis_url:
+        import redis
+
+        app.extensions["digitserve.redis"] = redis.Redis.from_url(redis_url)
+    socketio.init_app(
+        app,
+        message_queue=redis_url,
+        async_mode="threading",
+        cors_allowed_origins=[o for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o] or None,
+    )
+
+    _import_models()
+    from app.admin.views import blp as admin_blp
+    from app.auth import init_auth
+    from app.auth.views import blp as auth_blp
+    from app.health import blp as health_blp
+
+    init_auth(app)
+    api.register_blueprint(health_blp)
+    api.register_blueprint(auth_blp)
+    api.register_blueprint(admin_blp)
+    return app
+
+
+_MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+
+
+def _instance_dir() -> str:
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance")
+
+
+def _import_models() -> None:
+    # Every model module, so that metadata (create_all, Alembic autogenerate) sees all tables.
+    import app.auth.models  # noqa: F401
+    import app.feedback.models  # noqa: F401
+    import app.predict.models  # noqa: F401
+    import app.retrain.models  # noqa: F401
+
+
+def _configure_logging(app: Flask) -> None:
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(level)
+
+
+__all__ = ["create_app", "ConfigError"]

@@ -1,0 +1,61 @@
+"""Users, passwords (bcrypt), JWT access/refresh tokens, revocation and roles."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.errors import error_response
+from app.extensions import db, jwt
+
+
+def init_auth(app: Flask) -> None:
+    from app.auth.cli import register_cli
+    from app.auth.models import User
+    from app.auth.services import is_revoked
+
+    @jwt.user_identity_loader
+    def _identity(identity):  # noqa: ANN001, ANN202
+        return str(identity)
+
+    @jwt.user_lookup_loader
+    def _load_user(_header: dict, claims: dict) -> User | None:
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub.isdigit():
+            return None
+        user = db.session.get(User, int(sub))
+        return user if user is not None and user.active else None
+
+    @jwt.token_in_blocklist_loader
+    def _revoked(_header: dict, claims: dict) -> bool:
+        return is_revoked(claims["jti"])
+
+    # Flask-JWT-Extended's own errors, in the service's JSON error shape.
+    @jwt.unauthorized_loader
+    def _missing(reason: str):  # noqa: ANN202
+        return error_response(401, f"Missing or malformed Authorization header: {reason}", "token_missing")
+
+    @jwt.invalid_token_loader
+    def _invalid(reason: str):  # noqa: ANN202
+        return error_response(401, f"Invalid token: {reason}", "token_invalid")
+
+    @jwt.expired_token_loader
+    def _expired(_header: dict, _claims: dict):  # noqa: ANN202
+        return error_response(401, "Token has expired.", "token_expired")
+
+    @jwt.revoked_token_loader
+    def _revoked_resp(_header: dict, _claims: dict):  # noqa: ANN202
+        return error_response(401, "Token has been revoked.", "token_revoked")
+
+    @jwt.needs_fresh_token_loader
+    def _not_fresh(_header: dict, _claims: dict):  # noqa: ANN202
+        return error_response(401, "A fresh token is required.", "token_not_fresh")
+
+    @jwt.user_lookup_error_loader
+    def _no_user(_header: dict, _claims: dict):  # noqa: ANN202
+        return error_response(401, "The token's user does not exist or is disabled.", "user_unknown")
+
+    @jwt.token_verification_failed_loader
+    def _failed(_header: dict, _claims: dict):  # noqa: ANN202
+        return error_response(401, "Token verification failed.", "token_invalid")
+
+    register_cli(app)

@@ -1,0 +1,190 @@
+"""Configuration classes, read from environment variables (and an optional .env file).
+
+Embedded defaults: SQLite file under instance/, local MLflow store under mlruns/, in-memory
+rate-limit storage. Scale-out is configuration only: DATABASE_URL, REDIS_URL, MLFLOW_TRACKING_URI.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+load_dotenv(BASE_DIR / ".env")
+
+# Development-only default; production refuses to start with it.
+DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
+
+# Secrets that must never reach production (the dev default and common placeholders).
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "dev",
+        "dev-secret",
+        "dev-secret-change-me",
+        "change-me",
+        "changeme",
+        "secret",
+        "super-secret",
+        "your-secret-key",
+        "jwt-secret-string",
+        "placeholder",
+        DEV_SECRET,
+    }
+)
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration cannot run safely; the message is one line."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres URLs (psycopg2 is not installed)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_mlflow_uri() -> str:
+    return f"sqlite:///{BASE_DIR / 'mlruns' / 'mlflow.db'}"
+
+
+class Config:
+    """Values shared by every environment; read when the class body runs."""
+
+    ENV_NAME = "base"
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET)
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", DEV_SECRET)
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
+    JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600))
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ALGORITHM = "HS256"
+    JWT_DECODE_ALGORITHMS = ["HS256"]
+
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'digitserve.db'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    REDIS_URL = os.environ.get("REDIS_URL") or None
+
+    MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 5 * 1024 * 1024)
+    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 25_000_000)
+    BATCH_MAX_FILES = _env_int("BATCH_MAX_FILES", 64)
+    PROXY_COUNT = _env_int("PROXY_COUNT", 0)
+
+    # Flask-Limiter: storage is Redis when REDIS_URL is set, memory otherwise.
+    RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
+    RATELIMIT_DEFAULT = os.environ.get("RATELIMIT_DEFAULT", "200 per day;50 per hour")
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Prefix of every key this app writes to Redis / the limiter storage.
+    KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "20 per hour")
+    PREDICT_V1_LIMIT = os.environ.get("PREDICT_V1_LIMIT", "100 per day")
+    PREDICT_V2_LIMIT = os.environ.get("PREDICT_V2_LIMIT", "150 per day")
+
+    MLFLOW_TRACKING_URI = os.environ.get("MLFLOW_TRACKING_URI") or default_mlflow_uri()
+    MLFLOW_UI_URL = os.environ.get("MLFLOW_UI_URL", "")
+    MODEL_NAME = os.environ.get("MODEL_NAME", "digit-classifier")
+    MODEL_RELOAD_INTERVAL = _env_float("MODEL_RELOAD_INTERVAL", 5.0)
+    AB_ARMS = os.environ.get("AB_ARMS", "v1:0.5,v2:0.5")
+    AB_MODE = os.environ.get("AB_MODE", "sticky")
+    AB_EXPERIMENT = os.environ.get("AB_EXPERIMENT", "v1-vs-v2")
+
+    RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
+    RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
+    RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None
+
+    METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
+    METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
+    SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "digitserve"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
+    JSON_SORT_KEYS = False
+
+    @classmethod
+    def validate(cls, cfg: dict) -> None:
+        """Hook for environment-specific checks; raise ConfigError to refuse to start."""
+
+
+class DevelopmentConfig(Config):
+    ENV_NAME = "development"
+    DEBUG = False
+
+
+class TestingConfig(Config):
+    ENV_NAME = "testing"
+    TESTING = True
+    # Short-lived tokens keep expiry tests fast; each test app gets its own limiter namespace.
+    JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=5)
+    SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))
+    MODEL_RELOAD_INTERVAL = 0.0
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+    @classmethod
+    def validate(cls, cfg: dict) -> None:
+        for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value = cfg.get(key) or ""
+            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+                raise ConfigError(
+                    f"{key} is missing or a placeholder; set a random value of 16+ characters "
+                    "in the environment before starting in production"
+                )
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def get_config(name: str | None = None) -> type[Config]:
+    name = (name or os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    try:
+        return CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigError(f"unknown APP_ENV {name!r}; use one of {sorted(CONFIGS)}") from exc

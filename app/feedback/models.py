@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.predict.models import Prediction
+from app.timeutil import utcnow
+
+
+class Feedback(db.Model):
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unique: a second verdict on a prediction replaces the first. NULL (legacy feedback
+    # without an id) may repeat on SQLite and PostgreSQL alike.
+    prediction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("predictions.id"), unique=True, nullable=True
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    label: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    predicted: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    prediction: Mapped[Prediction | None] = relationship(Prediction, lazy="joined")

@@ -1,0 +1,63 @@
+"""Liveness and readiness probes for operators and orchestrators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from flask import Flask, current_app
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from app.extensions import db, limiter
+
+blp = Blueprint("health", __name__, description="Liveness and readiness")
+
+ReadinessCheck = Callable[[], None]  # raises when the part is not ready
+
+
+def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
+    """Register a part (e.g. the model store) that /health/ready must find working."""
+    app.extensions.setdefault("digitserve.readiness", {})[name] = check
+
+
+def _database_check() -> None:
+    db.session.execute(text("SELECT 1"))
+
+
+@blp.route("/health", methods=["GET"])
+@limiter.exempt
+def health():
+    """Liveness: the process answers. Touches nothing else."""
+    return {"status": "ok"}
+
+
+@blp.route("/health/ready", methods=["GET"])
+@limiter.exempt
+def ready():
+    """Readiness: the database and the model store answer. 503 names the failing part."""
+    checks: dict[str, str] = {}
+    failing: list[str] = []
+    parts = {"database": _database_check, **current_app.extensions.get("digitserve.readiness", {})}
+    for name, check in parts.items():
+        try:
+            check()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - report any failure as not ready
+            if name == "database":
+                db.session.rollback()
+            checks[name] = (
+                f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+            )
+            failing.append(name)
+    if failing:
+        return {
+            "status": "unavailable",
+            "failing": failing,
+            "checks": checks,
+            "error": {
+                "code": "not_ready",
+                "status": 503,
+                "message": f"Not ready: {', '.join(failing)} failing.",
+            },
+        }, 503
+    return {"status": "ready", "checks": checks}

@@ -1,0 +1,17 @@
+"""gunicorn settings. Threaded workers: Flask-SocketIO's threading mode serves WebSocket through
+simple-websocket on gthread workers; several workers share state through Redis (REDIS_URL)."""
+
+import os
+
+bind = os.environ.get("BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = 5
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Each worker loads the models itself; preloading would share MLflow/SQLAlchemy state across forks.
+preload_app = False
