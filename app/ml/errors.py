@@ -1,0 +1,77 @@
+"""Image errors raised by :mod:`app.ml.preprocess`.
+
+Each carries the HTTP status a web layer should answer with, so callers can
+map them without knowing the details of every failure mode.
+"""
+
+from __future__ import annotations
+
+
+class ImageError(Exception):
+    """Base class: the uploaded bytes cannot be turned into a digit image."""
+
+    http_status: int = 400
+    code: str = "image_error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.__doc__ or self.code)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class EmptyImage(ImageError):
+    """No image data was sent."""
+
+    http_status = 400
+    code = "empty_image"
+
+
+class UnreadableImage(ImageError):
+    """The data is not a readable image (corrupt, truncated or not an image)."""
+
+    http_status = 415
+    code = "unreadable_image"
+
+
+class UnsupportedFormat(ImageError):
+    """The image format is not accepted (allowed: PNG, JPEG, BMP, GIF, TIFF, WEBP)."""
+
+    http_status = 415
+    code = "unsupported_format"
+
+
+class ImageTooLarge(ImageError):
+    """The image has too many pixels."""
+
+    http_status = 413
+    code = "image_too_large"
+
+
+class BlankImage(ImageError):
+    """No digit (ink) was found in the image."""
+
+    http_status = 422
+    code = "blank_image"
+
+
+class ModelError(Exception):
+    """Base class for model-store failures."""
+
+    http_status: int = 503
+    code: str = "model_error"
+
+
+class ModelNotFound(ModelError, LookupError):
+    """No registered model version behind the requested alias or version."""
+
+    http_status = 404
+    code = "model_not_found"
+
+
+class ModelUnavailable(ModelError):
+    """The model registry or the model artifact cannot be reached or loaded."""
+
+    http_status = 503
+    code = "model_unavailable"
