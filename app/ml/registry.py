@@ -309,7 +309,7 @@ class ModelStore:
     def __init__(self, tracking_uri: str, *, model_name: str = MODEL_NAME) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
-        self._client = client_for(tracking_uri)
+        self._client_obj: MlflowClient | None = None
         self._models: dict[str, models.DigitModel] = {}
         self._fitted: dict[str, Any] = {}  # version -> fitted pipeline (aliases may share one)
         self._locks: dict[str, threading.Lock] = {}
@@ -318,6 +318,17 @@ class ModelStore:
         self._last_check = float("-inf")
         self.errors: dict[str, str] = {}
         self.last_refresh: float | None = None  # wall-clock time of the last completed check
+
+    @property
+    def _client(self) -> MlflowClient:
+        # Created lazily: MlflowClient opens (and may create) the store at
+        # construction, which must not make the web app fail to start.
+        if self._client_obj is None:
+            try:
+                self._client_obj = client_for(self.tracking_uri)
+            except Exception as exc:  # noqa: BLE001 - any store failure is "unavailable"
+                raise ModelUnavailable(f"model registry unavailable: {exc}") from exc
+        return self._client_obj
 
     def _alias_lock(self, alias: str) -> threading.Lock:
         with self._lock:
