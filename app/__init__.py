@@ -61,9 +61,30 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     from app.health import blp as health_blp
 
     init_auth(app)
+    from app.metrics import init_metrics
+    from app.realtime import init_realtime
+
+    init_metrics(app)
+    init_realtime(app)
     api.register_blueprint(health_blp)
     api.register_blueprint(auth_blp)
     api.register_blueprint(admin_blp)
+
+    from app.ab import init_ab
+    from app.ab.views import blp as ab_blp
+    from app.feedback.views import blp as feedback_blp
+    from app.predict import init_predict
+    from app.predict.views import blp as predict_blp
+
+    init_predict(app)
+    init_ab(app)
+    api.register_blueprint(predict_blp)
+    api.register_blueprint(ab_blp)
+    api.register_blueprint(feedback_blp)
+
+    from app.web import init_web
+
+    init_web(app)
     return app
 
 
@@ -76,6 +97,7 @@ def _instance_dir() -> str:
 
 def _import_models() -> None:
     # Every model module, so that metadata (create_all, Alembic autogenerate) sees all tables.
+    import app.ab.models  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.feedback.models  # noqa: F401
     import app.predict.models  # noqa: F401

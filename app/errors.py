@@ -12,6 +12,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, jsonify
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,18 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
         return error_response(err.status, err.message, err.code, err.details, err.headers)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(err: OperationalError):
+        # Connection lost or refused: fail fast with a 503 the client can retry, not a 500.
+        log.warning("database unavailable: %s", str(err).splitlines()[0][:200])
+        try:
+            from app.extensions import db
+
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the session may be unusable; the answer stays 503
+            pass
+        return error_response(503, "The database is unavailable; try again shortly.", "database_unavailable")
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):

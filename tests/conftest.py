@@ -27,11 +27,14 @@ def _on_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres` belong to the PostgreSQL pass: deselected (not skipped) elsewhere."""
-    if _on_postgres():
+    """Tests marked `postgres` (`redis`) belong to the PostgreSQL (REDIS_URL) pass: deselected (not
+    skipped) elsewhere."""
+    enabled = {"postgres": _on_postgres(), "redis": bool(os.environ.get("REDIS_URL"))}
+    off = [marker for marker, on in enabled.items() if not on]
+    if not off:
         return
-    keep = [item for item in items if item.get_closest_marker("postgres") is None]
-    dropped = [item for item in items if item.get_closest_marker("postgres") is not None]
+    keep = [item for item in items if not any(item.get_closest_marker(m) for m in off)]
+    dropped = [item for item in items if any(item.get_closest_marker(m) for m in off)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
@@ -46,8 +49,27 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def base_overrides(database_url: str) -> dict:
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A temporary local MLflow store (SQLite + artifacts beside it), shared by the session.
+
+    v1 and v2 are trained and registered in it once, lazily, by the `models` fixture.
+    """
+    root = tmp_path_factory.mktemp("mlruns")
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+@pytest.fixture(scope="session")
+def models(mlflow_uri: str) -> dict:
+    from app.ml.registry import bootstrap
+
+    limit = int(os.environ["TEST_TRAIN_LIMIT"]) if os.environ.get("TEST_TRAIN_LIMIT") else None
+    return bootstrap(mlflow_uri, limit=limit, log=lambda _msg: None)
+
+
+@pytest.fixture(scope="session")
+def base_overrides(database_url: str, mlflow_uri: str) -> dict:
     return {
+        "MLFLOW_TRACKING_URI": mlflow_uri,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "BCRYPT_LOG_ROUNDS": 4,  # fast hashes in tests; production uses bcrypt's default (12)
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123",

@@ -14,7 +14,15 @@ from sqlalchemy import create_engine, inspect, text
 from app.config import normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = {"users", "revoked_tokens", "predictions", "feedback", "retrain_jobs", "alembic_version"}
+TABLES = {
+    "users",
+    "revoked_tokens",
+    "predictions",
+    "feedback",
+    "retrain_jobs",
+    "ab_settings",
+    "alembic_version",
+}
 
 
 def _flask_db(url: str, *args: str) -> None:

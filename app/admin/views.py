@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import csv
+import io
+from datetime import UTC
+
 import marshmallow as ma
+from flask import Response
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from app.admin.report import build_report
 from app.auth.decorators import BEARER, admin_required
 from app.auth.models import User
 from app.auth.schemas import UserSchema
@@ -28,3 +34,117 @@ def list_users(args: dict):
         select(User).order_by(User.id).offset((args["page"] - 1) * args["page_size"]).limit(args["page_size"])
     )
     return [u.to_dict() for u in db.session.scalars(stmt)]
+
+
+class ReportArgs(ma.Schema):
+    since = ma.fields.DateTime(load_default=None, metadata={"description": "ISO 8601 date or datetime"})
+    until = ma.fields.DateTime(load_default=None)
+    experiment = ma.fields.String(load_default=None)
+
+    @ma.pre_load
+    def _dates(self, data, **_kwargs):  # noqa: ANN001, ANN202
+        # Accept plain dates ("2026-11-27") as well as datetimes.
+        data = dict(data)
+        for key in ("since", "until"):
+            value = data.get(key)
+            if isinstance(value, str) and len(value) == 10:
+                data[key] = value + "T00:00:00"
+        return data
+
+    @ma.post_load
+    def _naive_utc(self, data, **_kwargs):  # noqa: ANN001, ANN202
+        for key in ("since", "until"):
+            value = data.get(key)
+            if value is not None and value.tzinfo is not None:
+                data[key] = value.astimezone(UTC).replace(tzinfo=None)
+        return data
+
+
+class VersionRowSchema(ma.Schema):
+    model_version = ma.fields.String()
+    arm = ma.fields.String()
+    alias = ma.fields.String(allow_none=True)
+    requests = ma.fields.Integer()
+    feedback = ma.fields.Integer()
+    correct = ma.fields.Integer()
+    incorrect = ma.fields.Integer()
+    accuracy = ma.fields.Float(allow_none=True)
+    ci_low = ma.fields.Float(allow_none=True)
+    ci_high = ma.fields.Float(allow_none=True)
+    mean_latency_ms = ma.fields.Float(allow_none=True)
+
+
+class ComparisonSchema(ma.Schema):
+    arms = ma.fields.List(ma.fields.String())
+    test = ma.fields.String()
+    z = ma.fields.Float(allow_none=True)
+    p_value = ma.fields.Float(allow_none=True)
+    alpha = ma.fields.Float()
+    difference = ma.fields.Float(allow_none=True)
+    verdict = ma.fields.String()
+
+
+class ReportSchema(ma.Schema):
+    since = ma.fields.DateTime(allow_none=True)
+    until = ma.fields.DateTime(allow_none=True)
+    experiment = ma.fields.String()
+    total_feedback = ma.fields.Integer()
+    correct = ma.fields.Integer()
+    incorrect = ma.fields.Integer()
+    accuracy = ma.fields.Float(metadata={"description": "Percent"})
+    accuracy_ci = ma.fields.List(ma.fields.Float(allow_none=True), allow_none=True)
+    per_version = ma.fields.List(ma.fields.Nested(VersionRowSchema))
+    per_arm = ma.fields.List(ma.fields.Nested(VersionRowSchema))
+    comparison = ma.fields.Nested(ComparisonSchema, allow_none=True)
+    confusion_matrix = ma.fields.List(ma.fields.List(ma.fields.Integer()))
+    message = ma.fields.String()
+
+
+def _report(args: dict) -> dict:
+    from app.ab.service import current_config
+
+    return build_report(args["since"], args["until"], args["experiment"] or current_config().experiment)
+
+
+@blp.route("/report", methods=["GET"])
+@admin_required
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, ReportSchema)
+@blp.alt_response(422, description="since/until is not an ISO date")
+@blp.doc(security=BEARER)
+def report(args: dict):
+    """Feedback totals and accuracy per model version and A/B arm, with a significance test."""
+    return _report(args)
+
+
+CSV_COLUMNS = [
+    "model_version",
+    "alias",
+    "requests",
+    "feedback",
+    "correct",
+    "incorrect",
+    "accuracy",
+    "ci_low",
+    "ci_high",
+    "mean_latency_ms",
+]
+
+
+@blp.route("/report.csv", methods=["GET"])
+@admin_required
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, {"type": "string"}, content_type="text/csv")
+@blp.doc(security=BEARER)
+def report_csv(args: dict):
+    """The per-version table of /admin/report as CSV."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in _report(args)["per_version"]:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in CSV_COLUMNS})
+    return Response(
+        buf.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": "attachment; filename=report.csv"},
+    )

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import marshmallow as ma
+from marshmallow import validate
+
+
+class StrictBoolean(ma.fields.Boolean):
+    """Only JSON true/false: "yes", 1 or "false" are refused rather than guessed."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN202
+        if not isinstance(value, bool):
+            raise ma.ValidationError("Must be a boolean (true or false).")
+        return value
+
+
+class StrictInteger(ma.fields.Integer):
+    def _deserialize(self, value, attr, data, **kwargs):  # noqa: ANN001, ANN202
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ma.ValidationError("Must be an integer.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class FeedbackInSchema(ma.Schema):
+    prediction_id = StrictInteger(
+        validate=validate.Range(min=1), metadata={"description": "From a predict response"}
+    )
+    prediction = StrictInteger(
+        validate=validate.Range(min=0, max=9),
+        metadata={"description": "Original API: the predicted digit, when there is no prediction_id"},
+    )
+    correct = StrictBoolean(required=True)
+    label = StrictInteger(
+        validate=validate.Range(min=0, max=9),
+        allow_none=True,
+        metadata={"description": "The true digit; required when correct is false"},
+    )
+    comment = ma.fields.String(validate=validate.Length(max=1000), allow_none=True)
+
+
+class FeedbackOutSchema(ma.Schema):
+    id = ma.fields.Integer()
+    prediction_id = ma.fields.Integer(allow_none=True)
+    user_id = ma.fields.Integer()
+    correct = ma.fields.Boolean()
+    label = ma.fields.Integer(allow_none=True)
+    predicted = ma.fields.Integer(allow_none=True)
+    model_version = ma.fields.String(allow_none=True)
+    ab_arm = ma.fields.String(allow_none=True)
+    comment = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime()
+    updated_at = ma.fields.DateTime()
+    replaced = ma.fields.Boolean(metadata={"description": "True when this replaced an earlier verdict"})
+    usable_for_training = ma.fields.Boolean()
+    message = ma.fields.String()
+
+
+class FeedbackListArgs(ma.Schema):
+    mine = ma.fields.Boolean(load_default=True, metadata={"description": "Admins may pass mine=0 for all"})
+    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+
+
+class FeedbackPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(FeedbackOutSchema))
+    page = ma.fields.Integer()
+    page_size = ma.fields.Integer()
+    total = ma.fields.Integer()
+    pages = ma.fields.Integer()

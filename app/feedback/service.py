@@ -1,0 +1,111 @@
+"""Feedback rules: a verdict per prediction (a second one replaces the first)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.models import User
+from app.errors import ApiError
+from app.extensions import db
+from app.feedback.models import Feedback
+from app.predict.models import Prediction
+from app.timeutil import utcnow
+
+
+def feedback_dict(fb: Feedback) -> dict[str, Any]:
+    pred = fb.prediction
+    return {
+        "id": fb.id,
+        "prediction_id": fb.prediction_id,
+        "user_id": fb.user_id,
+        "correct": fb.correct,
+        "label": fb.label,
+        "predicted": fb.predicted,
+        "model_version": pred.model_version if pred else None,
+        "ab_arm": pred.ab_arm if pred else None,
+        "comment": fb.comment,
+        "created_at": fb.created_at,
+        "updated_at": fb.updated_at,
+        "usable_for_training": pred is not None and fb.label is not None,
+    }
+
+
+def _resolve_label(correct: bool, label: int | None, predicted: int | None) -> int | None:
+    if correct:
+        if label is not None and predicted is not None and label != predicted:
+            raise ApiError(
+                422,
+                f"correct is true but label {label} differs from the prediction {predicted}.",
+                "label_mismatch",
+            )
+        return predicted
+    if label is None:
+        raise ApiError(422, "label (0-9) is required when correct is false.", "label_required")
+    if predicted is not None and label == predicted:
+        raise ApiError(422, "correct is false but label equals the prediction.", "label_mismatch")
+    return label
+
+
+def submit(user: User, data: dict) -> tuple[Feedback, bool]:
+    """Store a verdict. Returns (feedback, replaced)."""
+    correct: bool = data["correct"]
+    comment = data.get("comment")
+    pid = data.get("prediction_id")
+    if pid is None:
+        if data.get("prediction") is None:
+            raise ApiError(
+                422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
+            )
+        predicted = data["prediction"]
+        fb = Feedback(
+            prediction_id=None,
+            user_id=user.id,
+            correct=correct,
+            label=_resolve_label(correct, data.get("label"), predicted),
+            predicted=predicted,
+            comment=comment,
+            source="legacy",
+        )
+        db.session.add(fb)
+        db.session.commit()
+        return fb, False
+
+    pred = db.session.get(Prediction, pid)
+    if pred is None:
+        raise ApiError(404, f"Prediction {pid} does not exist.", "prediction_not_found")
+    if pred.user_id != user.id and not user.is_admin:
+        raise ApiError(403, f"Prediction {pid} belongs to another user.", "forbidden")
+    if data.get("prediction") is not None and data["prediction"] != pred.predicted:
+        raise ApiError(
+            422, f"prediction {data['prediction']} does not match prediction {pid}.", "prediction_mismatch"
+        )
+    label = _resolve_label(correct, data.get("label"), pred.predicted)
+    values = {
+        "user_id": user.id,
+        "correct": correct,
+        "label": label,
+        "predicted": pred.predicted,
+        "comment": comment,
+    }
+
+    existing = db.session.scalar(select(Feedback).where(Feedback.prediction_id == pid))
+    if existing is None:
+        fb = Feedback(prediction_id=pid, source="api", **values)
+        db.session.add(fb)
+        try:
+            db.session.commit()
+            return fb, False
+        except IntegrityError:
+            # Another request stored a verdict for this prediction first: replace it.
+            db.session.rollback()
+            existing = db.session.scalar(select(Feedback).where(Feedback.prediction_id == pid))
+            if existing is None:
+                raise
+    for key, value in values.items():
+        setattr(existing, key, value)
+    existing.updated_at = utcnow()
+    db.session.commit()
+    return existing, True

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from app.auth.decorators import BEARER, login_required
+from app.extensions import db
+from app.feedback.models import Feedback
+from app.feedback.schemas import FeedbackInSchema, FeedbackListArgs, FeedbackOutSchema, FeedbackPageSchema
+from app.feedback.service import feedback_dict, submit
+
+blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdicts on predictions")
+
+
+@blp.route("", methods=["POST"])
+@login_required
+@blp.arguments(FeedbackInSchema)
+@blp.response(201, FeedbackOutSchema)
+@blp.alt_response(200, schema=FeedbackOutSchema, description="Replaced an earlier verdict on the prediction")
+@blp.alt_response(403, description="The prediction belongs to another user")
+@blp.alt_response(404, description="No such prediction")
+@blp.alt_response(422, description="Validation failed (correct must be boolean, label 0-9 when wrong, ...)")
+@blp.doc(security=BEARER)
+def post_feedback(data: dict):
+    """Tie a verdict to a prediction id; wrong answers carry the true label (used for retraining)."""
+    fb, replaced = submit(current_user, data)
+    body = feedback_dict(fb)
+    body["replaced"] = replaced
+    if fb.prediction_id is None:
+        body["message"] = (
+            "Stored without a prediction_id: counted in reports, but not usable for retraining "
+            "(no image is tied to it)."
+        )
+    elif replaced:
+        body["message"] = "Replaced your earlier feedback on this prediction."
+    else:
+        body["message"] = "Feedback stored."
+    _notify(fb, body)
+    return body, 200 if replaced else 201
+
+
+def _notify(fb: Feedback, body: dict) -> None:
+    from app.metrics import record_feedback
+    from app.realtime import notify_feedback_received
+
+    record_feedback(body["model_version"] or "unknown", fb.correct)
+    notify_feedback_received(
+        {
+            "feedback_id": fb.id,
+            "prediction_id": fb.prediction_id,
+            "version": body["model_version"],
+            "ab_arm": body["ab_arm"],
+            "correct": fb.correct,
+            "label": fb.label,
+            "user_id": fb.user_id,
+            "replaced": body["replaced"],
+        }
+    )
+
+
+@blp.route("", methods=["GET"])
+@login_required
+@blp.arguments(FeedbackListArgs, location="query")
+@blp.response(200, FeedbackPageSchema)
+@blp.doc(security=BEARER)
+def list_feedback(args: dict):
+    """The caller's own feedback, newest first, paginated (admins: mine=0 lists everyone's)."""
+    stmt = select(Feedback)
+    if args["mine"] or not current_user.is_admin:
+        stmt = stmt.where(Feedback.user_id == current_user.id)
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    page, size = args["page"], args["page_size"]
+    rows = db.session.scalars(stmt.order_by(Feedback.id.desc()).offset((page - 1) * size).limit(size)).all()
+    return {
+        "items": [feedback_dict(fb) for fb in rows],
+        "page": page,
+        "page_size": size,
+        "total": total,
+        "pages": (total + size - 1) // size,
+    }

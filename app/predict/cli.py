@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+
+def register_cli(app: Flask) -> None:
+    models = AppGroup("models", help="Train, register and inspect the digit models.")
+
+    @models.command("bootstrap")
+    @click.option("--limit", type=int, default=None, help="Train on a stratified subset (for quick tries).")
+    def bootstrap_cmd(limit: int | None) -> None:
+        """Train v1 and v2, log them to MLflow and register them (idempotent)."""
+        from app.ml.registry import bootstrap
+
+        result = bootstrap(current_app.config["MLFLOW_TRACKING_URI"], limit=limit, log=click.echo)
+        click.echo(f"bootstrap: {result}")
+
+    @models.command("list")
+    def list_cmd() -> None:
+        """Registered versions and the aliases pointing at them."""
+        store = current_app.extensions["digitserve.models"]
+        for row in store.versions():
+            click.echo(f"version {row['version']}: aliases={row['aliases']} run={row['run_id']}")
+
+    app.cli.add_command(models)

@@ -1,0 +1,149 @@
+"""The prediction service: one code path for /api/v1, /api/v2, their batch forms and /api/ab.
+
+Views parse HTTP; this module turns image bytes into stored predictions. It calls the model
+runtime from app.ml (which knows nothing of Flask) through the per-process ModelStore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flask import current_app
+
+from app.errors import ApiError
+from app.extensions import db
+from app.ml.errors import ImageError
+from app.ml.preprocess import preprocess_image
+from app.predict.models import Prediction
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AbChoice:
+    experiment: str
+    arm: str
+
+
+def model_store() -> Any:
+    """The process's ModelStore (app.ml.registry), created by init_predict."""
+    return current_app.extensions["digitserve.models"]
+
+
+def get_model(alias: str) -> Any:
+    """The loaded model for an alias, after a cheap, rate-limited check for alias moves."""
+    store = model_store()
+    try:
+        store.maybe_refresh(current_app.config["MODEL_RELOAD_INTERVAL"])
+    except Exception:  # noqa: BLE001 - keep serving the loaded models if the registry is down
+        log.warning("model registry refresh failed; serving the loaded versions", exc_info=True)
+    try:
+        return store.get(alias)
+    except KeyError as exc:
+        raise ApiError(404, f"No model version has the alias {alias!r}.", "unknown_model") from exc
+    except Exception as exc:  # noqa: BLE001 - registry unreachable and nothing loaded yet
+        log.exception("cannot load model alias %s", alias)
+        raise ApiError(503, f"Model {alias!r} is not available right now.", "model_unavailable") from exc
+
+
+def preprocess(upload: Upload) -> np.ndarray:
+    try:
+        return preprocess_image(upload.data, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
+    except ImageError as exc:
+        raise ApiError(exc.http_status, exc.message, exc.code, {"filename": upload.filename}) from None
+
+
+def _to_uint8(image: np.ndarray) -> bytes:
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8).tobytes()
+
+
+def image_from_bytes(raw: bytes) -> np.ndarray:
+    """Inverse of the storage encoding: a (28, 28) float32 image in [0, 1]."""
+    return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28).astype(np.float32) / 255.0
+
+
+def result_dict(pred: Prediction) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "prediction": pred.predicted,
+        "probability": pred.probability,
+        "probabilities": pred.probabilities,
+        "version": pred.model_alias,
+        "model_version": pred.model_version,
+        "prediction_id": pred.id,
+        "latency_ms": round(pred.latency_ms, 3),
+        # Keys of the original API, for clients written against it.
+        "prediccion": pred.predicted,
+        "probabilidad": pred.probability,
+    }
+    if pred.ab_arm is not None:
+        body["ab_version"] = pred.ab_arm
+        body["experiment"] = pred.ab_experiment
+    return body
+
+
+def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None = None) -> list[Any]:
+    """Predict every upload with one vectorised model call and store one row per valid image.
+
+    Returns, in upload order, a Prediction for each valid image and an ApiError for each
+    rejected one. Rejected uploads write nothing.
+    """
+    started = time.perf_counter()
+    images: list[np.ndarray] = []
+    outcomes: list[Any] = []
+    for upload in uploads:
+        try:
+            images.append(preprocess(upload))
+            outcomes.append(len(images) - 1)
+        except ApiError as err:
+            outcomes.append(err)
+    if not images:
+        return outcomes
+    model = get_model(alias)
+    proba = np.asarray(model.predict_proba(np.stack(images)), dtype=np.float64)
+    latency_ms = (time.perf_counter() - started) * 1000.0 / len(images)
+    rows: list[Prediction] = []
+    for upload, outcome in zip(uploads, outcomes, strict=True):
+        if isinstance(outcome, ApiError):
+            continue
+        p = proba[outcome]
+        digit = int(p.argmax())
+        rows.append(
+            Prediction(
+                user_id=user_id,
+                model_name=current_app.config["MODEL_NAME"],
+                model_alias=alias,
+                model_version=str(model.version),
+                ab_experiment=ab.experiment if ab else None,
+                ab_arm=ab.arm if ab else None,
+                predicted=digit,
+                probability=round(float(p[digit]), 6),
+                probabilities=[round(float(v), 6) for v in p],
+                image=_to_uint8(images[outcome]),
+                image_sha256=hashlib.sha256(upload.data).hexdigest(),
+                latency_ms=latency_ms,
+            )
+        )
+    db.session.add_all(rows)
+    db.session.commit()
+    _record_metrics(alias, str(model.version), ab.arm if ab else None, len(rows))
+    it = iter(rows)
+    return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
+
+
+def _record_metrics(alias: str, version: str, arm: str | None, n: int) -> None:
+    try:
+        from app.metrics import record_prediction
+    except ImportError:  # metrics package not installed in this build
+        return
+    record_prediction(alias, version, arm, n)

@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import hashlib
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.predict.models import Prediction
+from tests.imaging import blank_png, bomb_png, drawn_one, holdout_digit, mnist_as_photo, png_bytes
+
+pytestmark = pytest.mark.usefixtures("models")
+
+
+def _post(
+    client, path: str, headers: dict, data: bytes | None, filename: str = "digit.png", field: str = "file"
+):
+    form = {} if data is None else {field: (io.BytesIO(data), filename)}
+    return client.post(path, headers=headers, data=form, content_type="multipart/form-data")
+
+
+def _count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(Prediction.id)))
+
+
+@pytest.mark.parametrize("alias", ["v1", "v2"])
+def test_predict_returns_the_models_answer_and_stores_it(app, client, user_headers, alias):
+    pixels, label = holdout_digit(3)
+    upload = mnist_as_photo(pixels)
+    resp = _post(client, f"/api/{alias}/predict", user_headers, upload)
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["version"] == alias
+    assert len(body["probabilities"]) == 10
+    assert abs(sum(body["probabilities"]) - 1.0) < 1e-3
+    assert body["prediction"] == int(np.argmax(body["probabilities"]))
+    assert body["probability"] == pytest.approx(max(body["probabilities"]))
+    assert body["prediccion"] == body["prediction"] and body["probabilidad"] == body["probability"]
+    # The answer is the registered model's own answer on the same preprocessed image.
+    with app.app_context():
+        store = app.extensions["digitserve.models"]
+        model = store.get(alias)
+        assert body["model_version"] == str(model.version)
+        row = db.session.get(Prediction, body["prediction_id"])
+        image = np.frombuffer(row.image, dtype=np.uint8).reshape(28, 28) / 255.0
+        expected = model.predict_proba(image[None].astype(np.float32))[0]
+    assert body["prediction"] == int(expected.argmax())
+    assert row.predicted == body["prediction"] and row.model_alias == alias
+    assert row.image_sha256 == hashlib.sha256(upload).hexdigest()
+    assert row.latency_ms > 0 and row.ab_arm is None
+
+
+def test_both_versions_read_a_handwritten_digit_photo(client, user_headers):
+    # Holdout digits both models get right in-process (v1 >= 89 %, v2 >= 97.5 % on the holdout).
+    hits = {"v1": 0, "v2": 0}
+    for index in range(10):
+        pixels, label = holdout_digit(index * 97)
+        for alias in hits:
+            body = _post(client, f"/api/{alias}/predict", user_headers, mnist_as_photo(pixels)).get_json()
+            hits[alias] += body["prediction"] == label
+    assert hits["v2"] >= 9, hits
+    assert hits["v1"] >= 8, hits
+
+
+def test_drawn_canvas_digit_is_read(client, user_headers):
+    body = _post(client, "/api/v2/predict", user_headers, drawn_one()).get_json()
+    assert body["prediction"] == 1, body
+
+
+def test_predict_requires_a_token(client):
+    resp = _post(client, "/api/v2/predict", {}, blank_png())
+    assert resp.status_code == 401
+
+
+def _ppm() -> bytes:
+    return png_bytes(Image.new("L", (32, 32), 255), fmt="PPM")
+
+
+BAD_INPUTS = [
+    ("no file part", None, "digit.png", 400, "missing_file"),
+    ("empty body", b"", "digit.png", 400, "empty_file"),
+    ("empty filename and body", b"", "", 400, None),
+    ("not an image", b"hello, this is text", "notes.png", 415, "unreadable_image"),
+    ("truncated png", None, "cut.png", 415, "unreadable_image"),
+    ("unsupported format", None, "digit.ppm", 415, "unsupported_format"),
+    ("decompression bomb", None, "bomb.png", 413, "image_too_large"),
+    ("blank image", None, "blank.png", 422, "blank_image"),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "data", "filename", "status", "code"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS]
+)
+def test_bad_uploads_get_clear_json_errors_and_store_nothing(
+    app, client, user_headers, case, data, filename, status, code
+):
+    pixels, _ = holdout_digit(0)
+    if case == "truncated png":
+        data = mnist_as_photo(pixels)[:60]
+    elif case == "unsupported format":
+        data = _ppm()
+    elif case == "decompression bomb":
+        data = bomb_png()
+    elif case == "blank image":
+        data = blank_png()
+    if case == "no file part":
+        resp = client.post(
+            "/api/v2/predict", headers=user_headers, data={"other": "x"}, content_type="multipart/form-data"
+        )
+    else:
+        resp = _post(client, "/api/v2/predict", user_headers, data, filename=filename)
+    assert resp.status_code == status, resp.get_json()
+    err = resp.get_json()["error"]
+    assert err["status"] == status and err["message"]
+    if code:
+        assert err["code"] == code
+    assert _count(app) == 0
+
+
+def test_upload_over_max_content_length_is_413(make_app, make_user):
+    app = make_app(MAX_CONTENT_LENGTH=10_000)
+    client = app.test_client()
+    with app.app_context():
+        from app.auth.services import create_user
+
+        create_user("big", "big-password-1")
+    token = client.post("/login", json={"username": "big", "password": "big-password-1"}).get_json()[
+        "access_token"
+    ]
+    noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8))
+    resp = _post(client, "/api/v2/predict", {"Authorization": f"Bearer {token}"}, png_bytes(noisy))
+    assert resp.status_code == 413
+    assert resp.get_json()["error"]["code"] == "payload_too_large"
+    assert _count(app) == 0
+
+
+def test_batch_returns_one_result_per_file_in_order(app, client, user_headers):
+    digits = [holdout_digit(i) for i in (5, 250, 600)]
+    files = [(io.BytesIO(mnist_as_photo(p)), f"d{i}.png") for i, (p, _) in enumerate(digits)]
+    files.insert(1, (io.BytesIO(b"not an image"), "bad.png"))
+    resp = client.post(
+        "/api/v2/predict/batch",
+        headers=user_headers,
+        data={"file": files},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    assert body["count"] == 4 and body["succeeded"] == 3 and body["failed"] == 1
+    assert [r["filename"] for r in body["results"]] == ["d0.png", "bad.png", "d1.png", "d2.png"]
+    assert body["results"][1]["error"]["status"] == 415
+    singles = [
+        _post(client, "/api/v2/predict", user_headers, mnist_as_photo(p)).get_json()["prediction"]
+        for p, _ in digits
+    ]
+    assert [r["prediction"] for r in body["results"] if "error" not in r] == singles
+    assert _count(app) == 3 + 3
+
+
+def test_batch_over_maximum_is_413_and_stores_nothing(make_app, make_user, login):
+    app = make_app(BATCH_MAX_FILES=2)
+    client = app.test_client()
+    with app.app_context():
+        from app.auth.services import create_user
+
+        create_user("batcher", "batch-password-1")
+    token = client.post("/login", json={"username": "batcher", "password": "batch-password-1"}).get_json()
+    pixels, _ = holdout_digit(1)
+    files = [(io.BytesIO(mnist_as_photo(pixels)), f"{i}.png") for i in range(3)]
+    resp = client.post(
+        "/api/v1/predict/batch",
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        data={"file": files},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 413
+    assert resp.get_json()["error"]["code"] == "too_many_files"
+    assert _count(app) == 0
+
+
+def test_per_version_rate_limits(make_app):
+    app = make_app(PREDICT_V1_LIMIT="2 per day", PREDICT_V2_LIMIT="3 per day")
+    client = app.test_client()
+    with app.app_context():
+        from app.auth.services import create_user
+
+        create_user("limited", "limit-password-1")
+    token = client.post("/login", json={"username": "limited", "password": "limit-password-1"}).get_json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    upload = mnist_as_photo(holdout_digit(2)[0])
+    v1 = [_post(client, "/api/v1/predict", headers, upload).status_code for _ in range(3)]
+    assert v1 == [200, 200, 429]
+    v2 = [_post(client, "/api/v2/predict", headers, upload).status_code for _ in range(4)]
+    assert v2 == [200, 200, 200, 429]
+    limited = _post(client, "/api/v2/predict", headers, upload)
+    assert limited.get_json()["error"]["code"] == "rate_limited"
+    assert limited.headers["X-RateLimit-Limit"] == "3"
