@@ -82,6 +82,12 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     api.register_blueprint(ab_blp)
     api.register_blueprint(feedback_blp)
 
+    from app.retrain import init_retrain
+    from app.retrain.views import blp as retrain_blp
+
+    init_retrain(app)
+    api.register_blueprint(retrain_blp)
+
     from app.web import init_web
 
     init_web(app)

@@ -127,6 +127,8 @@ class Config:
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
     RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None
+    # A queued/running job whose heartbeat is older than this belonged to a dead process.
+    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 60.0)
 
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)

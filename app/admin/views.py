@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC
+from datetime import UTC, datetime
 
 import marshmallow as ma
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
@@ -13,6 +13,7 @@ from app.admin.report import build_report
 from app.auth.decorators import BEARER, admin_required
 from app.auth.models import User
 from app.auth.schemas import UserSchema
+from app.errors import ApiError
 from app.extensions import db
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
@@ -148,3 +149,67 @@ def report_csv(args: dict):
         mimetype="text/csv",
         headers={"Content-Disposition": "attachment; filename=report.csv"},
     )
+
+
+class ModelVersionSchema(ma.Schema):
+    version = ma.fields.String()
+    aliases = ma.fields.List(ma.fields.String())
+    run_id = ma.fields.String(allow_none=True)
+    family = ma.fields.String(allow_none=True)
+    holdout_accuracy = ma.fields.Float(allow_none=True)
+    promotion_decision = ma.fields.String(allow_none=True)
+    created_at = ma.fields.DateTime(allow_none=True)
+
+
+class ModelsSchema(ma.Schema):
+    model_name = ma.fields.String()
+    mlflow_ui = ma.fields.String()
+    served = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "alias -> version served by this process"},
+    )
+    versions = ma.fields.List(ma.fields.Nested(ModelVersionSchema))
+
+
+@blp.route("/models", methods=["GET"])
+@admin_required
+@blp.response(200, ModelsSchema)
+@blp.alt_response(503, description="Model registry unreachable")
+@blp.doc(security=BEARER)
+def list_models():
+    """Registered model versions with their aliases, and what this process serves."""
+    from app.ml.registry import client_for, public_alias
+    from app.predict.service import model_store
+
+    cfg = current_app.config
+    store = model_store()
+    try:
+        found = client_for(cfg["MLFLOW_TRACKING_URI"]).search_model_versions(f"name='{cfg['MODEL_NAME']}'")
+    except Exception as exc:  # noqa: BLE001 - registry down: say so instead of a 500
+        raise ApiError(
+            503, f"Model registry unreachable: {type(exc).__name__}", "model_store_unavailable"
+        ) from exc
+    versions = []
+    for mv in sorted(found, key=lambda m: int(m.version), reverse=True):
+        tags = mv.tags or {}
+        acc = tags.get("holdout_accuracy")
+        versions.append(
+            {
+                "version": str(mv.version),
+                "aliases": sorted(public_alias(a) for a in (mv.aliases or [])),
+                "run_id": mv.run_id,
+                "family": tags.get("family"),
+                "holdout_accuracy": float(acc) if acc else None,
+                "promotion_decision": tags.get("promotion_decision"),
+                "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).replace(tzinfo=None)
+                if mv.creation_timestamp
+                else None,
+            }
+        )
+    return {
+        "model_name": cfg["MODEL_NAME"],
+        "mlflow_ui": cfg["MLFLOW_UI_URL"],
+        "served": store.served(),
+        "versions": versions,
+    }

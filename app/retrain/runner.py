@@ -1,0 +1,176 @@
+"""Runs a retrain job in a background thread (one small module, so it can move to a queue).
+
+The thread gathers feedback-labelled images from the database, calls the pure retrain core
+in app.ml.retrain, and records progress, the MLflow run and the promotion decision in the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from flask import Flask
+from sqlalchemy import select
+
+from app.extensions import db
+from app.feedback.models import Feedback
+from app.ml.retrain import retrain
+from app.predict.models import Prediction
+from app.predict.service import image_from_bytes
+from app.retrain.jobs import job_dict, update_job
+from app.retrain.models import RetrainJob
+from app.timeutil import isoformat, utcnow
+
+log = logging.getLogger(__name__)
+HEARTBEAT_S = 5.0
+
+
+def start(app: Flask, job_id: int) -> threading.Thread:
+    thread = threading.Thread(target=run_job, args=(app, job_id), name=f"retrain-{job_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
+    """Every stored prediction image with a labelled verdict: (X, y, feedback ids, times)."""
+    rows = db.session.execute(
+        select(Feedback.id, Feedback.label, Feedback.created_at, Prediction.image)
+        .join(Prediction, Feedback.prediction_id == Prediction.id)
+        .where(Feedback.label.is_not(None))
+        .order_by(Feedback.created_at, Feedback.id)
+    ).all()
+    if not rows:
+        return np.zeros((0, 784), np.float32), np.zeros(0, np.int64), [], []
+    X = np.stack([image_from_bytes(r.image).reshape(784) for r in rows])
+    y = np.array([r.label for r in rows], dtype=np.int64)
+    return X, y, [r.id for r in rows], [r.created_at for r in rows]
+
+
+def run_job(app: Flask, job_id: int) -> None:
+    with app.app_context():
+        started = time.perf_counter()
+        stop = threading.Event()
+        beat = threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True)
+        try:
+            job = db.session.get(RetrainJob, job_id)
+            params = dict(job.params or {})
+            requested_by = str(job.requested_by) if job.requested_by is not None else None
+            update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
+            beat.start()
+            _emit_progress(job_id, 1, "collecting feedback")
+            X, y, ids, times = feedback_examples()
+            cfg = app.config
+            hyper = {k: params[k] for k in ("epochs", "learning_rate") if params.get(k) is not None}
+            result = retrain(
+                tracking_uri=cfg["MLFLOW_TRACKING_URI"],
+                base_alias=params.get("base", "v2"),
+                family=params.get("family"),
+                hyperparams=hyper,
+                extra_X=X,
+                extra_y=y,
+                feedback_ids=ids,
+                feedback_times=times,
+                feedback_weight=cfg["RETRAIN_FEEDBACK_WEIGHT"],
+                promote_to=params.get("promote_to") or params.get("base", "v2"),
+                margin=cfg["RETRAIN_PROMOTION_MARGIN"],
+                seed=0,
+                limit=cfg["RETRAIN_DATA_LIMIT"],
+                shuffle_labels=bool(params.get("shuffle_labels")),
+                job_id=job_id,
+                requested_by=requested_by,
+                progress=lambda pct, step: _progress(job_id, pct, step),
+            )
+            metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
+            metrics["n_feedback_total"] = len(ids)
+            metrics["n_feedback_used"] = result.n_feedback_used
+            if result.feedback_accuracy is not None:
+                metrics["feedback_accuracy"] = result.feedback_accuracy
+            note = params.get("note") or ""
+            if result.note:
+                note = f"{note} ({result.note})" if note else result.note
+            update_job(
+                job_id,
+                status="succeeded" if result.promoted else "rejected",
+                active_lock=None,
+                progress=100,
+                step="done",
+                metrics=metrics,
+                mlflow_run_id=result.run_id,
+                mlflow_experiment_id=result.experiment_id,
+                registered_version=result.registered_version,
+                promoted=result.promoted,
+                decision=result.decision,
+                new_accuracy=result.holdout_accuracy,
+                baseline_accuracy=result.baseline_accuracy,
+                note=note or None,
+                finished_at=utcnow(),
+            )
+            if result.promoted:
+                _after_promotion(app, result.target_alias, result.registered_version)
+            outcome = "succeeded" if result.promoted else "rejected"
+        except Exception as exc:  # noqa: BLE001 - any failure ends the job, cleanly, as failed
+            log.exception("retrain job %s failed", job_id)
+            db.session.rollback()
+            update_job(
+                job_id,
+                status="failed",
+                active_lock=None,
+                step="failed",
+                error=f"{type(exc).__name__}: {exc}"[:2000],
+                finished_at=utcnow(),
+            )
+            outcome = "failed"
+        finally:
+            stop.set()
+        _finished(job_id, outcome, time.perf_counter() - started)
+        db.session.remove()
+
+
+def _heartbeat(app: Flask, job_id: int, stop: threading.Event) -> None:
+    # Training can be silent for a while; the heartbeat tells other processes the job is alive.
+    with app.app_context():
+        while not stop.wait(HEARTBEAT_S):
+            try:
+                update_job(job_id)
+            except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries
+                db.session.rollback()
+        db.session.remove()
+
+
+def _progress(job_id: int, pct: int, step: str) -> None:
+    update_job(job_id, progress=int(pct), step=step[:128])
+    _emit_progress(job_id, int(pct), step)
+    log.info("retrain job %s: %d%% %s", job_id, pct, step)
+
+
+def _emit_progress(job_id: int, pct: int, step: str) -> None:
+    from app.realtime import notify_retrain_progress
+
+    notify_retrain_progress(job_id, pct, step)
+
+
+def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
+    from app.realtime import notify_model_promoted
+
+    store = app.extensions["digitserve.models"]
+    try:
+        store.refresh()  # this process serves the new version at once; others within the interval
+    except Exception:  # noqa: BLE001 - the periodic refresh will retry
+        log.warning("refresh after promotion failed", exc_info=True)
+    if alias:
+        notify_model_promoted(alias, version)
+
+
+def _finished(job_id: int, outcome: str, seconds: float) -> None:
+    from app.metrics import record_retrain
+    from app.realtime import notify_retrain_finished
+
+    record_retrain(outcome, seconds)
+    job = db.session.get(RetrainJob, job_id)
+    db.session.refresh(job)
+    payload = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in job_dict(job).items()}
+    notify_retrain_finished(payload)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from flask import current_app, url_for
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from app.auth.decorators import BEARER, admin_required
+from app.errors import ApiError
+from app.extensions import db
+from app.ml.models import FAMILIES
+from app.predict.service import model_store
+from app.retrain import runner
+from app.retrain.jobs import create_job, job_dict
+from app.retrain.models import RetrainJob
+from app.retrain.schemas import JobListArgs, JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
+
+blp = Blueprint("retrain", __name__, url_prefix="/admin", description="Retraining jobs (admin)")
+
+
+def _validate(data: dict) -> None:
+    """Everything that can be checked before a job exists; 422 otherwise, and no job is made."""
+    if data.get("shuffle_labels") and not current_app.config.get("TESTING"):
+        raise ApiError(
+            422, "shuffle_labels is only accepted by the testing configuration.", "invalid_parameter"
+        )
+    if data.get("family") is not None and data["family"] not in FAMILIES:
+        raise ApiError(
+            422, f"Unknown family {data['family']!r}; known: {sorted(FAMILIES)}", "invalid_parameter"
+        )
+    aliases = model_store().aliases()
+    if data["base"] not in aliases:
+        raise ApiError(
+            422,
+            f"Base alias {data['base']!r} is not in the registry (known: {sorted(aliases)}).",
+            "unknown_alias",
+        )
+
+
+@blp.route("/retrain", methods=["POST"])
+@blp.route("/retrain_mlflow", methods=["POST"], endpoint="retrain_mlflow")
+@admin_required
+@blp.arguments(RetrainRequestSchema, required=False)
+@blp.response(202, QueuedSchema)
+@blp.alt_response(409, description="A retrain is already queued or running (details.job_id)")
+@blp.alt_response(422, description="Unknown keys, out-of-range values or an unknown base alias")
+@blp.doc(security=BEARER)
+def start_retrain(data: dict | None):
+    """Start a retrain in the background on the base data plus feedback; returns at once."""
+    data = data or RetrainRequestSchema().load({})
+    _validate(data)
+    params = {k: v for k, v in data.items() if v is not None and k != "note"}
+    params["promote_to"] = data.get("promote_to") or data["base"]
+    job = create_job(current_user.id, params, data.get("note"), current_app.config["RETRAIN_STALE_SECONDS"])
+    runner.start(current_app._get_current_object(), job.id)
+    location = url_for("retrain.get_job", job_id=job.id)
+    return {"job_id": job.id, "status": "queued"}, 202, {"Location": location}
+
+
+@blp.route("/retrain/<int:job_id>", methods=["GET"])
+@admin_required
+@blp.response(200, JobSchema)
+@blp.alt_response(404, description="No such job")
+@blp.doc(security=BEARER)
+def get_job(job_id: int):
+    """A job's status, progress, params, metrics, MLflow run, version and promotion decision."""
+    job = db.session.get(RetrainJob, job_id)
+    if job is None:
+        raise ApiError(404, f"Retrain job {job_id} does not exist.", "job_not_found")
+    return job_dict(job)
+
+
+@blp.route("/retrain", methods=["GET"])
+@admin_required
+@blp.arguments(JobListArgs, location="query")
+@blp.response(200, JobPageSchema)
+@blp.doc(security=BEARER)
+def list_jobs(args: dict):
+    """Jobs, newest first, paginated."""
+    total = db.session.scalar(select(func.count(RetrainJob.id))) or 0
+    page, size = args["page"], args["page_size"]
+    jobs = db.session.scalars(
+        select(RetrainJob).order_by(RetrainJob.id.desc()).offset((page - 1) * size).limit(size)
+    ).all()
+    return {"items": [job_dict(j) for j in jobs], "page": page, "page_size": size, "total": total}
