@@ -431,6 +431,34 @@ class ModelStore:
         except MlflowException as exc:
             raise ModelUnavailable(f"model registry unavailable: {exc.message}") from exc
 
+    def versions(self) -> list[dict[str, Any]]:
+        """Registered versions, newest first, with their public aliases."""
+        try:
+            found = self._client.search_model_versions(f"name='{self.model_name}'")
+            by_version: dict[str, list[str]] = {}
+            # search_model_versions leaves ModelVersion.aliases empty: ask the model.
+            for alias, version in registry_aliases(self._client, self.model_name).items():
+                by_version.setdefault(version, []).append(alias)
+        except MlflowException as exc:
+            raise ModelUnavailable(f"model registry unavailable: {exc.message}") from exc
+        rows = []
+        for mv in sorted(found, key=lambda m: int(m.version), reverse=True):
+            tags = mv.tags or {}
+            rows.append(
+                {
+                    "version": str(mv.version),
+                    "aliases": sorted(by_version.get(str(mv.version), [])),
+                    "run_id": mv.run_id,
+                    "family": tags.get("family"),
+                    "holdout_accuracy": float(tags["holdout_accuracy"])
+                    if tags.get("holdout_accuracy")
+                    else None,
+                    "promotion_decision": tags.get("promotion_decision"),
+                    "created_ms": mv.creation_timestamp,
+                }
+            )
+        return rows
+
     def ping(self) -> None:
         """Cheap reachability check of the tracking/registry store; raises
         ModelUnavailable on failure."""

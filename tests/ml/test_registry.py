@@ -94,6 +94,9 @@ def test_store_loads_each_alias_once_and_shares_versions(store_uri, split):
     assert champion.version == v2.version and champion.model is v2.model  # loaded once
     assert store.served() == {"v2": v2.version, "champion": v2.version}
     assert set(store.aliases()) == {"v1", "v2", "champion"}
+    rows = store.versions()
+    assert [r["version"] for r in rows] == ["2", "1"]
+    assert rows[0]["aliases"] == ["champion", "v2"] and rows[1]["family"] == "logreg"
     proba = v2.predict_proba(split.X_holdout[:64])
     assert proba.shape == (64, 10)
     store.ping()
