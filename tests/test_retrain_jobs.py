@@ -266,3 +266,13 @@ def test_startup_leaves_a_live_workers_job_alone(make_app, rt_app):
     restarted = make_app()
     with restarted.app_context():
         assert db.session.get(RetrainJob, live_id).status == "running"
+
+
+def test_models_endpoint_lists_versions_with_aliases(rt):
+    client, headers = rt
+    body = client.get("/admin/models", headers=headers).get_json()
+    by_version = {v["version"]: v for v in body["versions"]}
+    assert by_version["1"]["aliases"] == ["v1"]
+    assert by_version["2"]["aliases"] == ["champion", "v2"]
+    assert by_version["2"]["holdout_accuracy"] > 0.5 and by_version["2"]["run_id"]
+    assert body["model_name"] == "digit-classifier"

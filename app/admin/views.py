@@ -179,13 +179,16 @@ class ModelsSchema(ma.Schema):
 @blp.doc(security=BEARER)
 def list_models():
     """Registered model versions with their aliases, and what this process serves."""
-    from app.ml.registry import client_for, public_alias
+    from app.ml.registry import client_for, registry_aliases
     from app.predict.service import model_store
 
     cfg = current_app.config
     store = model_store()
     try:
-        found = client_for(cfg["MLFLOW_TRACKING_URI"]).search_model_versions(f"name='{cfg['MODEL_NAME']}'")
+        client = client_for(cfg["MLFLOW_TRACKING_URI"])
+        found = client.search_model_versions(f"name='{cfg['MODEL_NAME']}'")
+        # Search results carry no aliases; the registered model has the alias -> version map.
+        aliases = registry_aliases(client, cfg["MODEL_NAME"])
     except Exception as exc:  # noqa: BLE001 - registry down: say so instead of a 500
         raise ApiError(
             503, f"Model registry unreachable: {type(exc).__name__}", "model_store_unavailable"
@@ -197,7 +200,7 @@ def list_models():
         versions.append(
             {
                 "version": str(mv.version),
-                "aliases": sorted(public_alias(a) for a in (mv.aliases or [])),
+                "aliases": sorted(a for a, v in aliases.items() if v == str(mv.version)),
                 "run_id": mv.run_id,
                 "family": tags.get("family"),
                 "holdout_accuracy": float(acc) if acc else None,
