@@ -60,7 +60,11 @@ _DECODE_ERRORS = (
 
 def preprocess_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode image bytes into a (28, 28) float32 array in [0, 1], white ink
-    on black like MNIST. Raises only :class:`app.ml.errors.ImageError`."""
+    on black like MNIST. Raises only :class:`app.ml.errors.ImageError`.
+
+    ``max_pixels`` above ``2 * DEFAULT_MAX_PIXELS`` is capped by Pillow's
+    process-wide guard (set at import), which also answers ImageTooLarge.
+    """
     if not data:
         raise EmptyImage()
     try:
