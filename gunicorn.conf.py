@@ -15,3 +15,12 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Each worker loads the models itself; preloading would share MLflow/SQLAlchemy state across forks.
 preload_app = False
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, emptied before each start): drop the
+    # dead worker's live gauges (digitserve_served_model_version) so /metrics stops reporting them.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,125 @@
+"""Metric objects and the helpers other parts of the app call.
+
+Defined once at import: the default prometheus registry is process-global and the test suite
+creates many apps, so per-app metric objects would raise "Duplicated timeseries".
+Kept free of Flask imports so worker code and scripts can record cheaply.
+
+Multiprocess (several gunicorn workers): set PROMETHEUS_MULTIPROC_DIR (an empty directory) in the
+environment before the workers start; prometheus_client then writes every value to files there
+and /metrics sums them with a MultiProcessCollector. gunicorn.conf.py's child_exit hook removes a
+dead worker's live gauges.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+log = logging.getLogger(__name__)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+HTTP_REQUESTS = Counter(
+    "digitserve_http_requests",
+    "HTTP requests by Flask endpoint (not raw path, to bound cardinality), method and status.",
+    ["endpoint", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "digitserve_http_request_duration_seconds",
+    "HTTP request latency by Flask endpoint, method and status.",
+    ["endpoint", "method", "status"],
+)
+PREDICTIONS = Counter(
+    "digitserve_predictions",
+    "Images classified, by model alias, model version and A/B arm.",
+    ["alias", "version", "arm"],
+)
+FEEDBACK = Counter(
+    "digitserve_feedback",
+    "User feedback on predictions by model version; result is 'correct' or 'incorrect'.",
+    ["version", "result"],
+)
+RETRAIN_DURATION = Histogram(
+    "digitserve_retrain_duration_seconds",
+    "Retrain job wall time by outcome.",
+    ["outcome"],
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+)
+RETRAIN_JOBS = Counter("digitserve_retrain_jobs", "Finished retrain jobs by outcome.", ["outcome"])
+# livemostrecent: across live workers the most recently set version wins, so a rollback to a
+# lower version shows at once (livemax would keep the higher one until every worker reloaded).
+SERVED_VERSION = Gauge(
+    "digitserve_served_model_version",
+    "Model version currently served per alias.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+
+
+def _label(value: object) -> str:
+    return "none" if value is None else str(value)
+
+
+# Instrumentation must never fail the prediction, feedback or retrain that calls it.
+
+
+def record_prediction(alias: str, version: int | str | None, arm: str | None, n: int = 1) -> None:
+    """Count n classified images for a model alias/version and A/B arm (None -> "none")."""
+    try:
+        if n < 0:  # checked first: .labels() would already create an empty series
+            raise ValueError(f"n must be >= 0, got {n}")
+        PREDICTIONS.labels(alias=_label(alias), version=_label(version), arm=_label(arm)).inc(n)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("record_prediction failed: %s", exc)
+
+
+def record_feedback(version: int | str | None, correct: bool) -> None:
+    """Count one feedback as correct or incorrect for a model version."""
+    try:
+        FEEDBACK.labels(version=_label(version), result="correct" if correct else "incorrect").inc()
+    except Exception as exc:  # noqa: BLE001
+        log.warning("record_feedback failed: %s", exc)
+
+
+def record_retrain(outcome: str, seconds: float) -> None:
+    """Count one finished retrain job (e.g. outcome "promoted", "rejected", "failed") and its duration."""
+    try:
+        RETRAIN_JOBS.labels(outcome=_label(outcome)).inc()
+        RETRAIN_DURATION.labels(outcome=_label(outcome)).observe(max(0.0, float(seconds)))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("record_retrain failed: %s", exc)
+
+
+def set_served_version(alias: str, version: int | str) -> None:
+    """Set the served version of an alias; the version must be numeric (MLflow versions are)."""
+    try:
+        number = float(version)  # before .labels(), which would create a series at 0
+        SERVED_VERSION.labels(alias=_label(alias)).set(number)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("set_served_version(%r, %r) failed: %s", alias, version, exc)
+
+
+def multiproc_dir() -> str | None:
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def render() -> tuple[bytes, str]:
+    """The scrape body and its content type (Prometheus text format 0.0.4)."""
+    path = multiproc_dir()
+    if path:
+        # Per the prometheus_client docs: a fresh registry per scrape, reading every worker's files.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=path)
+        return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+    return generate_latest(REGISTRY), CONTENT_TYPE_PLAIN_0_0_4
