@@ -7,8 +7,10 @@ The database is real: a temporary SQLite file by default, PostgreSQL when DATABA
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -64,6 +66,32 @@ def models(mlflow_uri: str) -> dict:
 
     limit = int(os.environ["TEST_TRAIN_LIMIT"]) if os.environ.get("TEST_TRAIN_LIMIT") else None
     return bootstrap(mlflow_uri, limit=limit, log=lambda _msg: None)
+
+
+TEMPLATE_LIMIT = 500  # small bootstrapped registry for retrain tests: quick to train, private copies
+
+
+@pytest.fixture(scope="session")
+def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry bootstrapped on TEMPLATE_LIMIT images, built once per session."""
+    from app.ml import registry
+
+    base = tmp_path_factory.mktemp("template")
+    registry.bootstrap(registry.default_tracking_uri(base), limit=TEMPLATE_LIMIT, log=lambda _m: None)
+    return base
+
+
+@pytest.fixture
+def store_uri(template_store: Path, tmp_path: Path) -> str:
+    """A private copy of the template registry (the DB only: the template's artifacts are read
+    in place, new artifacts go under tmp_path), so a test may move aliases freely."""
+    from app.ml import registry
+
+    (tmp_path / "mlruns").mkdir()
+    shutil.copy(template_store / "mlruns" / "mlflow.db", tmp_path / "mlruns" / "mlflow.db")
+    uri = registry.default_tracking_uri(tmp_path)
+    registry.configure(uri)  # MLflow's fluent API is global: point it here for this test
+    return uri
 
 
 @pytest.fixture(scope="session")

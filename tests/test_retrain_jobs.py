@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,25 +13,9 @@ from app.extensions import db
 from app.ml import registry
 from app.retrain.models import RetrainJob
 from app.timeutil import utcnow
+from tests.conftest import TEMPLATE_LIMIT as LIMIT
 from tests.imaging import holdout_digit, mnist_as_photo
 from tests.polling import poll
-
-LIMIT = 500
-
-
-@pytest.fixture(scope="module")
-def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("retrain-template")
-    registry.bootstrap(registry.default_tracking_uri(base), limit=LIMIT, log=lambda _m: None)
-    return base
-
-
-@pytest.fixture
-def store_uri(template_store: Path, tmp_path: Path) -> str:
-    """A private copy of a small bootstrapped registry: retrains here move no shared alias."""
-    (tmp_path / "mlruns").mkdir()
-    shutil.copy(template_store / "mlruns" / "mlflow.db", tmp_path / "mlruns" / "mlflow.db")
-    return registry.default_tracking_uri(tmp_path)
 
 
 @pytest.fixture
@@ -179,6 +162,7 @@ def test_second_retrain_while_one_runs_is_409(rt_app, rt):
         {"epochs": 0},
         {"epochs": 10_000},
         {"learning_rate": 5.0},
+        {"base": "v2", "learning_rate": 0.01},  # v2's family (logistic regression) has no learning rate
         {"base": "v9"},
         {"base": "not a name!"},
         {"family": "random-forest"},

@@ -179,37 +179,24 @@ class ModelsSchema(ma.Schema):
 @blp.doc(security=BEARER)
 def list_models():
     """Registered model versions with their aliases, and what this process serves."""
-    from app.ml.registry import client_for, registry_aliases
+    from app.ml.errors import ModelUnavailable
     from app.predict.service import model_store
 
     cfg = current_app.config
     store = model_store()
     try:
-        client = client_for(cfg["MLFLOW_TRACKING_URI"])
-        found = client.search_model_versions(f"name='{cfg['MODEL_NAME']}'")
-        # Search results carry no aliases; the registered model has the alias -> version map.
-        aliases = registry_aliases(client, cfg["MODEL_NAME"])
-    except Exception as exc:  # noqa: BLE001 - registry down: say so instead of a 500
-        raise ApiError(
-            503, f"Model registry unreachable: {type(exc).__name__}", "model_store_unavailable"
-        ) from exc
-    versions = []
-    for mv in sorted(found, key=lambda m: int(m.version), reverse=True):
-        tags = mv.tags or {}
-        acc = tags.get("holdout_accuracy")
-        versions.append(
-            {
-                "version": str(mv.version),
-                "aliases": sorted(a for a, v in aliases.items() if v == str(mv.version)),
-                "run_id": mv.run_id,
-                "family": tags.get("family"),
-                "holdout_accuracy": float(acc) if acc else None,
-                "promotion_decision": tags.get("promotion_decision"),
-                "created_at": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).replace(tzinfo=None)
-                if mv.creation_timestamp
-                else None,
-            }
-        )
+        rows = store.versions()
+    except ModelUnavailable as exc:
+        raise ApiError(503, str(exc), "model_store_unavailable") from exc
+    versions = [
+        {
+            **{k: v for k, v in row.items() if k != "created_ms"},
+            "created_at": datetime.fromtimestamp(row["created_ms"] / 1000, UTC).replace(tzinfo=None)
+            if row.get("created_ms")
+            else None,
+        }
+        for row in rows
+    ]
     return {
         "model_name": cfg["MODEL_NAME"],
         "mlflow_ui": cfg["MLFLOW_UI_URL"],

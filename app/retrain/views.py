@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
 from app.extensions import db
-from app.ml.models import FAMILIES
+from app.ml.models import FAMILIES, resolve_hyperparams
 from app.predict.service import model_store
 from app.retrain import runner
 from app.retrain.jobs import create_job, job_dict
@@ -28,13 +28,24 @@ def _validate(data: dict) -> None:
         raise ApiError(
             422, f"Unknown family {data['family']!r}; known: {sorted(FAMILIES)}", "invalid_parameter"
         )
-    aliases = model_store().aliases()
+    store = model_store()
+    aliases = store.aliases()
     if data["base"] not in aliases:
         raise ApiError(
             422,
             f"Base alias {data['base']!r} is not in the registry (known: {sorted(aliases)}).",
             "unknown_alias",
         )
+    # The hyper-parameters must suit the family that will be trained (the base's, unless given).
+    family = data.get("family") or next(
+        (v["family"] for v in store.versions() if v["version"] == aliases[data["base"]]), None
+    )
+    hyper = {k: data[k] for k in ("epochs", "learning_rate") if data.get(k) is not None}
+    if family and hyper:
+        try:
+            resolve_hyperparams(family, hyper)
+        except ValueError as exc:
+            raise ApiError(422, f"{exc} (family {family})", "invalid_parameter") from None
 
 
 @blp.route("/retrain", methods=["POST"])

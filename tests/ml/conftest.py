@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -17,8 +16,6 @@ if str(ROOT) not in sys.path:  # loaded models import app.ml.features
 from mlhelpers import draw_digit, png_bytes  # noqa: E402
 
 from app.ml import data, models, registry  # noqa: E402
-
-TEMPLATE_LIMIT = 500  # bootstrap store for registry/retrain tests: small and fast
 
 
 @pytest.fixture(scope="session")
@@ -40,25 +37,6 @@ def trained(split: data.Split) -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def v2_model(trained: dict[str, dict]) -> models.DigitModel:
     return models.DigitModel(trained["v2"]["model"], alias="v2").load()
-
-
-@pytest.fixture(scope="session")
-def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bootstrapped SQLite store, built once; tests get private copies."""
-    base = tmp_path_factory.mktemp("template")
-    registry.bootstrap(registry.default_tracking_uri(base), limit=TEMPLATE_LIMIT, log=lambda _m: None)
-    return base
-
-
-@pytest.fixture
-def store_uri(template_store: Path, tmp_path: Path) -> str:
-    """Private copy of the bootstrapped registry (the DB only: the template's
-    artifacts are read in place, new artifacts go under tmp_path)."""
-    (tmp_path / "mlruns").mkdir()
-    shutil.copy(template_store / "mlruns" / "mlflow.db", tmp_path / "mlruns" / "mlflow.db")
-    uri = registry.default_tracking_uri(tmp_path)
-    registry.configure(uri)  # MLflow's fluent API is global: point it here for this test
-    return uri
 
 
 @pytest.fixture
