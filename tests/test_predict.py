@@ -199,3 +199,32 @@ def test_per_version_rate_limits(make_app):
     limited = _post(client, "/api/v2/predict", headers, upload)
     assert limited.get_json()["error"]["code"] == "rate_limited"
     assert limited.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_empty_registry_answers_503_not_500(make_app, tmp_path):
+    from app.ml.registry import default_tracking_uri
+
+    app = make_app(MLFLOW_TRACKING_URI=default_tracking_uri(tmp_path))
+    client = app.test_client()
+    with app.app_context():
+        from app.auth.services import create_user
+
+        create_user("early", "early-password-1")
+    token = client.post("/login", json={"username": "early", "password": "early-password-1"}).get_json()
+    resp = _post(
+        client,
+        "/api/v2/predict",
+        {"Authorization": f"Bearer {token['access_token']}"},
+        mnist_as_photo(holdout_digit(0)[0]),
+    )
+    assert resp.status_code == 503
+    assert resp.get_json()["error"]["code"] == "model_unavailable"
+    assert _count(app) == 0
+
+
+def test_metrics_count_predictions_per_version(client, user_headers, admin_headers):
+    body = _post(client, "/api/v1/predict", user_headers, mnist_as_photo(holdout_digit(4)[0])).get_json()
+    scrape = client.get("/metrics", headers=admin_headers).get_data(as_text=True)
+    line = f'digitserve_predictions_total{{alias="v1",arm="none",version="{body["model_version"]}"}}'
+    assert line in scrape
+    assert f'digitserve_served_model_version{{alias="v1"}} {float(body["model_version"])}' in scrape

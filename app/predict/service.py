@@ -17,7 +17,8 @@ from flask import current_app
 
 from app.errors import ApiError
 from app.extensions import db
-from app.ml.errors import ImageError
+from app.metrics import record_prediction, set_served_version
+from app.ml.errors import ImageError, ModelNotFound
 from app.ml.preprocess import preprocess_image
 from app.predict.models import Prediction
 
@@ -49,12 +50,18 @@ def get_model(alias: str) -> Any:
     except Exception:  # noqa: BLE001 - keep serving the loaded models if the registry is down
         log.warning("model registry refresh failed; serving the loaded versions", exc_info=True)
     try:
-        return store.get(alias)
-    except KeyError as exc:
-        raise ApiError(404, f"No model version has the alias {alias!r}.", "unknown_model") from exc
+        model = store.get(alias)
+    except ModelNotFound as exc:
+        raise ApiError(
+            503,
+            f"No model version has the alias {alias!r} yet (run `flask models bootstrap`).",
+            "model_unavailable",
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - registry unreachable and nothing loaded yet
         log.exception("cannot load model alias %s", alias)
         raise ApiError(503, f"Model {alias!r} is not available right now.", "model_unavailable") from exc
+    set_served_version(alias, model.version)
+    return model
 
 
 def preprocess(upload: Upload) -> np.ndarray:
@@ -136,14 +143,6 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
         )
     db.session.add_all(rows)
     db.session.commit()
-    _record_metrics(alias, str(model.version), ab.arm if ab else None, len(rows))
+    record_prediction(alias, str(model.version), ab.arm if ab else None, len(rows))
     it = iter(rows)
     return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
-
-
-def _record_metrics(alias: str, version: str, arm: str | None, n: int) -> None:
-    try:
-        from app.metrics import record_prediction
-    except ImportError:  # metrics package not installed in this build
-        return
-    record_prediction(alias, version, arm, n)
