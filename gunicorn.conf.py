@@ -17,6 +17,16 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 preload_app = False
 
 
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    # Metrics files of a previous run would be summed into this one's: start from an empty dir.
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+
+
 def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     # Prometheus multiprocess mode (PROMETHEUS_MULTIPROC_DIR, emptied before each start): drop the
     # dead worker's live gauges (digitserve_served_model_version) so /metrics stops reporting them.

@@ -50,6 +50,8 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     socketio.init_app(
         app,
         message_queue=redis_url,
+        # Per-deployment channel: several deployments (or test runs) may share one Redis.
+        channel=f"{app.config['KEY_NAMESPACE']}-socketio",
         async_mode="threading",
         cors_allowed_origins=[o for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o] or None,
     )

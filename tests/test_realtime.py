@@ -344,12 +344,89 @@ def test_emit_failure_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> 
 
 
 @pytest.mark.redis
-def test_emit_from_separate_write_only_process_reaches_client(connect_user) -> None:
+def test_emit_from_separate_write_only_process_reaches_client(app: Flask, connect_user) -> None:
     from flask_socketio import SocketIO
 
     user, listener = connect_user("user")
     # What another process (a gunicorn worker, the retrain job) does: no app, just the queue.
-    external = SocketIO(message_queue=os.environ["REDIS_URL"])
+    external = SocketIO(
+        message_queue=os.environ["REDIS_URL"], channel=f"{app.config['KEY_NAMESPACE']}-socketio"
+    )
     marker = _marker()
     external.emit("prediction_done", {"marker": marker}, to=user_room(user["id"]), namespace="/")
     assert listener.wait_for("prediction_done", marker) == {"marker": marker}
+
+
+# --- end-to-end flows: real HTTP requests and a real retrain emit the events -----------------------
+
+
+@pytest.mark.usefixtures("models")
+def test_admin_receives_feedback_received_after_a_user_posts_feedback(client, make_user, login, connect_user):
+    import io
+
+    from tests.imaging import holdout_digit, mnist_as_photo
+
+    _admin, admin_listener = connect_user("admin")
+    user = make_user()
+    headers = {"Authorization": f"Bearer {login(user)['access_token']}"}
+    pred = client.post(
+        "/api/v2/predict",
+        headers=headers,
+        data={"file": (io.BytesIO(mnist_as_photo(holdout_digit(7)[0])), "d.png")},
+        content_type="multipart/form-data",
+    ).get_json()
+    wrong = (pred["prediction"] + 1) % 10
+    fb = client.post(
+        "/feedback",
+        headers=headers,
+        json={"prediction_id": pred["prediction_id"], "correct": False, "label": wrong},
+    )
+    assert fb.status_code == 201
+    event = admin_listener.wait_for("feedback_received", str(fb.get_json()["id"]))
+    assert event["prediction_id"] == pred["prediction_id"]
+    assert event["version"] == pred["model_version"]
+    assert event["correct"] is False and event["label"] == wrong
+
+
+def test_admin_sees_retrain_progress_then_finished_for_a_real_retrain(make_app, store_uri):
+    from app.auth.services import create_user
+    from tests.conftest import TEMPLATE_LIMIT
+
+    app = make_app(
+        MLFLOW_TRACKING_URI=store_uri, RETRAIN_DATA_LIMIT=TEMPLATE_LIMIT, RETRAIN_PROMOTION_MARGIN=-0.05
+    )
+    with app.app_context():
+        admin = create_user("watcher", "watcher-pass-1", role="admin")
+        admin_id = admin.id
+    client = app.test_client()
+    token = client.post("/login", json={"username": "watcher", "password": "watcher-pass-1"}).get_json()[
+        "access_token"
+    ]
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    listener = Listener()
+    try:
+        listener.connect(f"http://127.0.0.1:{server.server_port}", token)
+        sync(listener, admin_id)
+        resp = client.post(
+            "/admin/retrain", headers={"Authorization": f"Bearer {token}"}, json={"base": "v1"}
+        )
+        assert resp.status_code == 202
+        job_id = str(resp.get_json()["job_id"])
+        finished = listener.wait_for("retrain_finished", job_id, timeout=120)
+        progress = [d for n, d in listener.seen if n == "retrain_progress" and str(d.get("job_id")) == job_id]
+        assert len(progress) >= 3
+        values = [p["progress"] for p in progress]
+        assert values == sorted(values) and values[-1] == 100
+        order = [n for n, d in listener.seen if isinstance(d, dict) and str(d.get("job_id")) == job_id]
+        assert order.index("retrain_finished") > max(
+            i for i, n in enumerate(order) if n == "retrain_progress"
+        )
+        assert finished["status"] == "succeeded" and finished["registered_version"]
+        listener.wait_for("model_promoted", str(finished["registered_version"]))
+    finally:
+        listener.close()
+        server.shutdown()
+        thread.join(timeout=WAIT)
+        server.server_close()

@@ -82,7 +82,8 @@ def run_job(app: Flask, job_id: int) -> None:
                 shuffle_labels=bool(params.get("shuffle_labels")),
                 job_id=job_id,
                 requested_by=requested_by,
-                progress=lambda pct, step: _progress(job_id, pct, step),
+                # The core reports 0-100 for its own work; the job's first 5 % were collecting.
+                progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step),
             )
             metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
             metrics["n_feedback_total"] = len(ids)
