@@ -1,16 +1,32 @@
 """gunicorn settings. Threaded workers: Flask-SocketIO's threading mode serves WebSocket through
-simple-websocket on gthread workers; several workers share state through Redis (REDIS_URL)."""
+simple-websocket on gthread workers; several workers share state through Redis (REDIS_URL).
+
+Several workers need no sticky sessions as long as Socket.IO clients use the WebSocket transport
+(one connection stays on one worker); long-polling spreads a session's requests over workers.
+Every setting can be overridden with the environment variable named beside it.
+"""
 
 import os
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 worker_class = "gthread"
+# Each open WebSocket holds one thread of its worker for its lifetime, so threads bound the
+# sockets per worker plus concurrent HTTP requests; predictions are CPU-bound under the GIL, so
+# more threads add no throughput, only queueing inside the process.
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+# gthread workers heartbeat from their main loop, not from request threads: a long-lived
+# WebSocket does not trip this; only a wedged worker does.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+# On SIGTERM, in-flight requests get this long; open WebSockets also keep a worker alive until
+# then (clients reconnect to another worker), so keep it short enough for rolling restarts.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
-keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+# The heartbeat file lives on tmpfs when there is one: on a container's overlay filesystem its
+# fchmod can stall and get healthy workers killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# GUNICORN_ACCESS_LOG="" turns the access log off (benchmarks); "-" is stdout.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Each worker loads the models itself; preloading would share MLflow/SQLAlchemy state across forks.

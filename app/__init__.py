@@ -93,7 +93,17 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     from app.web import init_web
 
     init_web(app)
+    if app.config.get("SERVED_BY_HEADER"):
+        _add_served_by_header(app)
     return app
+
+
+def _add_served_by_header(app: Flask) -> None:
+    # os.getpid() is read per response, not once here: gunicorn may fork after create_app (preload).
+    @app.after_request
+    def served_by(response):  # noqa: ANN001, ANN202 - Flask hook
+        response.headers["X-Served-By"] = str(os.getpid())
+        return response
 
 
 _MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")

@@ -133,6 +133,9 @@ class Config:
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
+    # Opt-in `X-Served-By: <worker pid>` response header: shows which gunicorn worker answered
+    # (the scale-out test uses it to prove requests spread across workers). Off by default.
+    SERVED_BY_HEADER = _env_bool("SERVED_BY_HEADER", False)
 
     # flask-smorest / OpenAPI
     API_TITLE = "digitserve"

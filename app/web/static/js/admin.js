@@ -517,7 +517,12 @@
     if (user && user.role && user.role !== "admin") return; // the events are for admins
     var retries = 0;
     // auth as a callback, so a reconnect sends the current (possibly refreshed) access token.
+    // WebSocket first: with several gunicorn workers and no sticky sessions, long-polling's
+    // requests land on different workers and the session breaks; one WebSocket stays on one
+    // worker. Polling remains the fallback (tryAllTransports) where WebSocket is blocked.
     socket = window.io({
+      transports: ["websocket", "polling"],
+      tryAllTransports: true,
       auth: function (cb) {
         cb({ token: DS.auth.access });
       },
