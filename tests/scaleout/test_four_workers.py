@@ -1,0 +1,287 @@
+"""Scale-out: four gunicorn workers on PostgreSQL + Redis + an MLflow tracking server behave as one.
+
+Everything is real and on loopback: fresh PostgreSQL databases (app and MLflow), `mlflow server`,
+the `flask` CLI (models bootstrap, db upgrade, create-admin/create-user) and gunicorn with
+`-c gunicorn.conf.py`. Each HTTP request opens a new TCP connection so that the kernel spreads
+them over the workers; the `X-Served-By` header (SERVED_BY_HEADER) names the worker that answered.
+
+Proved across workers: (a) one rate limit, (b) Socket.IO notifications reach an admin connected
+to one worker whichever worker served the request, (c) one retrain at a time, (d) every worker
+serves the promoted model version within the reload interval.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import socketio
+
+from tests.imaging import holdout_digit, mnist_as_photo
+from tests.polling import poll
+from tests.scaleout import stack
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+WORKERS = 4
+V2_LIMIT = 8
+RELOAD_INTERVAL = 1.0
+WAIT = 15.0  # bound for any single expected event or state change; normally far less
+
+
+@dataclass
+class Deployment:
+    url: str
+    redis_url: str
+    namespace: str
+    admin: dict[str, str]
+    user: dict[str, str]
+    gunicorn: stack.Server
+
+
+def _login(url: str, username: str, password: str) -> dict[str, Any]:
+    resp = requests.post(f"{url}/login", json={"username": username, "password": password}, timeout=WAIT)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    import os
+
+    tmp: Path = tmp_path_factory.mktemp("scaleout")
+    redis_url = os.environ["REDIS_URL"]
+    namespace = f"mp-{uuid.uuid4().hex[:10]}"
+    with (
+        stack.pg_database("digitserve_mp") as app_db,
+        stack.pg_database("digitserve_mp_mlflow") as mlflow_db,
+        stack.running(
+            lambda: stack.start_mlflow_server(
+                stack.pg_url(mlflow_db, "postgresql+psycopg"), tmp / "artifacts", tmp
+            )
+        ) as mlflow_server,
+    ):
+        env = stack.base_env(
+            APP_ENV="production",
+            **stack.production_secrets(),
+            DATABASE_URL=stack.pg_url(app_db),
+            REDIS_URL=redis_url,
+            MLFLOW_TRACKING_URI=mlflow_server.url,
+            KEY_NAMESPACE=namespace,
+            SERVED_BY_HEADER="1",
+            PREDICT_V2_LIMIT=f"{V2_LIMIT} per day",
+            PREDICT_V1_LIMIT="10000 per day",
+            RATELIMIT_DEFAULT="10000 per hour",
+            LOGIN_RATE_LIMIT="1000 per minute",
+            RETRAIN_DATA_LIMIT="500",
+            RETRAIN_PROMOTION_MARGIN="-0.05",
+            MODEL_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
+            PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
+            GUNICORN_GRACEFUL_TIMEOUT="5",
+            LOG_LEVEL="WARNING",
+        )
+        # Independent: the registry (MLflow server) and the schema (app database).
+        stack.run_parallel(
+            [
+                (stack.flask_cmd("models", "bootstrap", "--limit", "500"), env, None),
+                (stack.flask_cmd("db", "upgrade"), env, None),
+            ]
+        )
+        admin = {"username": "mp-admin", "password": "mp-admin-password-1"}
+        user = {"username": "mp-user", "password": "mp-user-password-1"}
+        stack.run_parallel(
+            [
+                (stack.flask_cmd("create-admin", admin["username"], "--password-stdin"), env,
+                 admin["password"] + "\n"),
+                (stack.flask_cmd("create-user", user["username"], "--password-stdin"), env,
+                 user["password"] + "\n"),
+            ]
+        )  # fmt: skip
+        with stack.running(lambda: stack.start_gunicorn(env, tmp, workers=WORKERS)) as server:
+            try:
+                yield Deployment(server.url, redis_url, namespace, admin, user, server)
+            except BaseException:
+                print(server.log_tail(8000))
+                raise
+
+
+def _headers(dep: Deployment, who: str) -> dict[str, str]:
+    creds = dep.admin if who == "admin" else dep.user
+    token = _login(dep.url, creds["username"], creds["password"])["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _png(index: int) -> bytes:
+    return mnist_as_photo(holdout_digit(index)[0])
+
+
+def _predict(dep: Deployment, headers: dict[str, str], alias: str, index: int) -> requests.Response:
+    # requests.post without a Session: a new TCP connection per request, so workers take turns.
+    return requests.post(
+        f"{dep.url}/api/{alias}/predict",
+        headers=headers,
+        files={"file": ("d.png", _png(index), "image/png")},
+        timeout=WAIT,
+    )
+
+
+def _pid(resp: requests.Response) -> str:
+    pid = resp.headers.get("X-Served-By")
+    assert pid, f"no X-Served-By header: {resp.headers}"
+    return pid
+
+
+def test_rate_limit_is_shared_by_all_workers(deployment: Deployment) -> None:
+    headers = _headers(deployment, "user")
+    statuses, pids = [], set()
+    for index in range(V2_LIMIT + 4):
+        resp = _predict(deployment, headers, "v2", index)
+        statuses.append(resp.status_code)
+        pids.add(_pid(resp))
+    assert statuses == [200] * V2_LIMIT + [429] * 4, statuses
+    assert len(pids) >= 2, f"all requests served by one worker: {pids}"
+
+
+class AdminSocket:
+    """A real Socket.IO client over WebSocket only (long-polling would need sticky sessions)."""
+
+    def __init__(self) -> None:
+        self.sio = socketio.Client(reconnection=False)
+        self.inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+        for name in ("feedback_received", "sync"):
+            self.sio.on(name, handler=lambda data=None, _n=name: self.inbox.put((_n, data)))
+
+    def collect(self, event: str, want: set[str], key: str, timeout: float = WAIT) -> set[str]:
+        """Receive `event`s until every value in `want` was seen in payload[key]; returns them."""
+        got: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while not want <= got:
+            try:
+                name, data = self.inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"missing {event} for {sorted(want - got)} after {timeout}s") from None
+            if name == event and isinstance(data, dict):
+                got.add(str(data.get(key)))
+        return got
+
+
+def _sync(dep: Deployment, listener: AdminSocket, admin_id: int) -> None:
+    """Emit through Redis until the socket's worker delivers it: that worker subscribes to the
+    queue in a thread started by its first connection, so the very first emits could be missed."""
+    from flask_socketio import SocketIO
+
+    external = SocketIO(message_queue=dep.redis_url, channel=f"{dep.namespace}-socketio")
+
+    def attempt() -> bool:
+        marker = uuid.uuid4().hex
+        external.emit("sync", {"marker": marker}, to=f"user:{admin_id}", namespace="/")
+        try:
+            return bool(listener.collect("sync", {marker}, "marker", timeout=0.5))
+        except AssertionError:
+            return False
+
+    poll(attempt, bool, timeout=WAIT, interval=0)
+
+
+def test_feedback_notifications_reach_an_admin_on_another_worker(deployment: Deployment) -> None:
+    admin_login = _login(deployment.url, deployment.admin["username"], deployment.admin["password"])
+    user_headers = _headers(deployment, "user")
+    listener = AdminSocket()
+    listener.sio.connect(
+        deployment.url, auth={"token": admin_login["access_token"]}, transports=["websocket"],
+        wait_timeout=WAIT,
+    )  # fmt: skip
+    try:
+        admin_id = requests.get(
+            f"{deployment.url}/auth/me",
+            headers={"Authorization": f"Bearer {admin_login['access_token']}"},
+            timeout=WAIT,
+        ).json()["id"]
+        _sync(deployment, listener, admin_id)
+        feedback_ids: set[str] = set()
+        pids: set[str] = set()
+        for index in range(12):
+            _, label = holdout_digit(100 + index)
+            pred = _predict(deployment, user_headers, "v1", 100 + index)
+            assert pred.status_code == 200, pred.text
+            body = pred.json()
+            verdict = {"correct": True} if body["prediction"] == label else {"correct": False, "label": label}
+            fb = requests.post(
+                f"{deployment.url}/feedback",
+                headers=user_headers,
+                json={"prediction_id": body["prediction_id"], **verdict},
+                timeout=WAIT,
+            )
+            assert fb.status_code == 201, fb.text
+            feedback_ids.add(str(fb.json()["id"]))
+            pids |= {_pid(pred), _pid(fb)}
+        assert len(pids) >= 2, f"all requests served by one worker: {pids}"
+        # Every post, whichever worker served it, reached the one worker holding the WebSocket.
+        assert listener.collect("feedback_received", feedback_ids, "feedback_id") == feedback_ids
+    finally:
+        listener.sio.disconnect()
+
+
+def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployment: Deployment) -> None:
+    headers = _headers(deployment, "admin")
+    before = _predict(deployment, headers, "v1", 0).json()["model_version"]
+
+    attempts = 6
+    barrier = threading.Barrier(attempts)
+    answers: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        barrier.wait(timeout=WAIT)
+        resp = requests.post(
+            f"{deployment.url}/admin/retrain", headers=headers, json={"base": "v1"}, timeout=WAIT
+        )
+        with lock:
+            answers.append(resp)
+
+    threads = [threading.Thread(target=post) for _ in range(attempts)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=2 * WAIT)
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [202] + [409] * (attempts - 1), [(r.status_code, r.text) for r in answers]
+    job_id = next(r.json()["job_id"] for r in answers if r.status_code == 202)
+    conflicts = {r.json()["error"]["details"]["job_id"] for r in answers if r.status_code == 409}
+    assert conflicts == {job_id}
+    assert len({_pid(r) for r in answers}) >= 2, "the concurrent retrains all hit one worker"
+
+    job_url = f"{deployment.url}/admin/retrain/{job_id}"
+    job = poll(
+        lambda: requests.get(job_url, headers=headers, timeout=WAIT).json(),
+        lambda j: j["status"] in ("succeeded", "failed", "rejected"),
+        timeout=90,
+        interval=0.25,
+    )
+    assert job["status"] == "succeeded" and job["promoted"], job
+    new = str(job["registered_version"])
+    assert new != before
+
+    # (d) Within the reload interval every worker serves the new version: 20 consecutive answers,
+    # from several workers, all carry it. Bounded by a few reload intervals plus model loading.
+    streak: list[tuple[str, str]] = []
+    deadline = time.monotonic() + 10 * RELOAD_INTERVAL + WAIT
+    promoted_at = time.monotonic()
+    while len(streak) < 20:
+        assert time.monotonic() < deadline, f"workers still serve old versions; last streak {streak}"
+        resp = _predict(deployment, headers, "v1", len(streak))
+        assert resp.status_code == 200, resp.text
+        served = (resp.json()["model_version"], _pid(resp))
+        streak = streak + [served] if served[0] == new else []
+    pids = {pid for _, pid in streak}
+    assert len(pids) >= 2, f"the new version was only seen from one worker: {pids}"
+    took = time.monotonic() - promoted_at
+    print(f"new version {new} on workers {sorted(pids)} {took:.1f}s after promotion was seen")
