@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 from flask import Flask, jsonify
 from flask_smorest import Api
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,23 @@ def register_error_handlers(app: Flask) -> None:
         except Exception:  # noqa: BLE001 - the session may be unusable; the answer stays 503
             pass
         return error_response(503, "The database is unavailable; try again shortly.", "database_unavailable")
+
+    @app.errorhandler(DataError)
+    def _unstorable_value(err: DataError):
+        # A value the database refuses to store or compare (PostgreSQL: a NUL character in text,
+        # an integer past bigint): the client's input, so 422, not a 500 with a traceback.
+        log.info("database refused a value: %s", str(err.orig).splitlines()[0][:200])
+        try:
+            from app.extensions import db
+
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - the session may be unusable; the answer stays 422
+            pass
+        return error_response(
+            422,
+            "A value in the request cannot be stored (e.g. a NUL character or a number out of range).",
+            "invalid_value",
+        )
 
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):

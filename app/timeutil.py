@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
 
 
 def utcnow() -> datetime:
@@ -10,3 +13,16 @@ def utcnow() -> datetime:
 
 def isoformat(dt: datetime | None) -> str | None:
     return None if dt is None else dt.isoformat(timespec="milliseconds") + "Z"
+
+
+class UtcDateTime(ma.fields.DateTime):
+    """Output field for the naive-UTC datetimes we store: serialised with an explicit +00:00.
+
+    A bare ``2026-01-01T12:00:00`` is not an RFC 3339 ``date-time`` (the OpenAPI format the
+    schema promises) and leaves clients to guess the zone.
+    """
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return super()._serialize(value, attr, obj, **kwargs)

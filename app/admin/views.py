@@ -15,6 +15,7 @@ from app.auth.models import User
 from app.auth.schemas import UserSchema
 from app.errors import ApiError
 from app.extensions import db
+from app.timeutil import UtcDateTime
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
 
@@ -86,8 +87,8 @@ class ComparisonSchema(ma.Schema):
 
 
 class ReportSchema(ma.Schema):
-    since = ma.fields.DateTime(allow_none=True)
-    until = ma.fields.DateTime(allow_none=True)
+    since = UtcDateTime(allow_none=True)
+    until = UtcDateTime(allow_none=True)
     experiment = ma.fields.String()
     total_feedback = ma.fields.Integer()
     correct = ma.fields.Integer()
@@ -158,7 +159,7 @@ class ModelVersionSchema(ma.Schema):
     family = ma.fields.String(allow_none=True)
     holdout_accuracy = ma.fields.Float(allow_none=True)
     promotion_decision = ma.fields.String(allow_none=True)
-    created_at = ma.fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
 
 
 class ModelsSchema(ma.Schema):
@@ -170,6 +171,11 @@ class ModelsSchema(ma.Schema):
         metadata={"description": "alias -> version served by this process"},
     )
     versions = ma.fields.List(ma.fields.Nested(ModelVersionSchema))
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "alias -> why its newest version failed to load (the last good one serves)"},
+    )
 
 
 @blp.route("/models", methods=["GET"])
@@ -202,4 +208,5 @@ def list_models():
         "mlflow_ui": cfg["MLFLOW_UI_URL"],
         "served": store.served(),
         "versions": versions,
+        "errors": dict(store.errors),
     }

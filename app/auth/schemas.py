@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.timeutil import UtcDateTime
+
 
 class RegisterSchema(ma.Schema):
     username = ma.fields.String(
@@ -33,7 +35,7 @@ class UserSchema(ma.Schema):
     email = ma.fields.String(allow_none=True)
     role = ma.fields.String()
     active = ma.fields.Boolean()
-    created_at = ma.fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class TokensSchema(ma.Schema):

@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.timeutil import UtcDateTime
+
 
 class StrictBoolean(ma.fields.Boolean):
     """Only JSON true/false: "yes", 1 or "false" are refused rather than guessed."""
@@ -47,8 +49,8 @@ class FeedbackOutSchema(ma.Schema):
     model_version = ma.fields.String(allow_none=True)
     ab_arm = ma.fields.String(allow_none=True)
     comment = ma.fields.String(allow_none=True)
-    created_at = ma.fields.DateTime()
-    updated_at = ma.fields.DateTime()
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
     replaced = ma.fields.Boolean(metadata={"description": "True when this replaced an earlier verdict"})
     usable_for_training = ma.fields.Boolean()
     message = ma.fields.String()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import marshmallow as ma
 from flask import Flask, current_app
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from app.errors import ErrorBodySchema
 from app.extensions import db, limiter
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
@@ -20,12 +22,26 @@ def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
     app.extensions.setdefault("digitserve.readiness", {})[name] = check
 
 
+class HealthSchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "Always `ok`"})
+
+
+class ReadySchema(ma.Schema):
+    status = ma.fields.String(metadata={"description": "`ready` or `unavailable`"})
+    checks = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.String(), metadata={"description": "part -> ok | error"}
+    )
+    failing = ma.fields.List(ma.fields.String(), metadata={"description": "Parts that failed (503 only)"})
+    error = ma.fields.Nested(ErrorBodySchema, metadata={"description": "503 only"})
+
+
 def _database_check() -> None:
     db.session.execute(text("SELECT 1"))
 
 
 @blp.route("/health", methods=["GET"])
 @limiter.exempt
+@blp.response(200, HealthSchema)
 def health():
     """Liveness: the process answers. Touches nothing else."""
     return {"status": "ok"}
@@ -33,6 +49,8 @@ def health():
 
 @blp.route("/health/ready", methods=["GET"])
 @limiter.exempt
+@blp.response(200, ReadySchema)
+@blp.alt_response(503, schema=ReadySchema, description="A part is failing; `failing` names it")
 def ready():
     """Readiness: the database and the model store answer. 503 names the failing part."""
     checks: dict[str, str] = {}

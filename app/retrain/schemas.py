@@ -3,6 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.timeutil import UtcDateTime
+
 ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid alias name.")
 
 
@@ -42,9 +44,9 @@ class JobSchema(ma.Schema):
     baseline_accuracy = ma.fields.Float(allow_none=True)
     error = ma.fields.String(allow_none=True)
     note = ma.fields.String(allow_none=True)
-    created_at = ma.fields.DateTime()
-    started_at = ma.fields.DateTime(allow_none=True)
-    finished_at = ma.fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    started_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
     duration_s = ma.fields.Float(allow_none=True)
 
 
