@@ -50,3 +50,22 @@ def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signat
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    # Load the served models before this worker takes its first request: otherwise the first
+    # request per alias and worker pays the MLflow load (about a second) and its clients time out
+    # or see second-long latencies right after every (re)start. A failure here is not fatal: the
+    # store loads lazily on first use and /health/ready reports the registry.
+    app = getattr(worker, "wsgi", None)
+    store = getattr(app, "extensions", {}).get("digitserve.models") if app is not None else None
+    if store is None:
+        return
+    for alias in os.environ.get("PRELOAD_ALIASES", "v1,v2").split(","):
+        if not alias.strip():
+            continue
+        try:
+            with app.app_context():
+                store.get(alias.strip())
+        except Exception as exc:  # noqa: BLE001 - e.g. alias not registered yet: serve, load later
+            worker.log.warning("could not preload model alias %s: %s", alias, exc)

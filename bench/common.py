@@ -1,0 +1,185 @@
+"""Shared plumbing for the benchmarks: a cached registry, our gunicorn, wrk runs, tables.
+
+The registry (v1/v2 bootstrapped on the full bundled data) is built once into bench/.cache and
+reused; a benchmark that moves aliases (retrain) works on a private copy. Servers are started
+through tests/scaleout/stack.py (own process groups, bounded readiness polls) and always stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.scaleout import stack
+
+ROOT = stack.ROOT
+CACHE = ROOT / "bench" / ".cache"
+RESULTS = ROOT / "bench" / "results"
+HIGH = "100000000 per day"  # limits on, but never reached during a run
+USER = {"username": "bench-user", "password": "bench-password-1"}
+ADMIN = {"username": "bench-admin", "password": "bench-admin-password-1"}
+
+
+def load_average() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def registry_uri() -> str:
+    """The cached registry (bootstrapped on the full data on first use)."""
+    db = CACHE / "mlruns" / "mlflow.db"
+    uri = f"sqlite:///{db}"
+    if not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        print("bootstrapping v1/v2 on the full bundled data into bench/.cache (once)")
+        # The CLI builds the whole app: give it an empty database of its own, not instance/'s.
+        env = stack.base_env(MLFLOW_TRACKING_URI=uri, DATABASE_URL=f"sqlite:///{CACHE / 'cli.db'}")
+        stack.run(stack.flask_cmd("models", "bootstrap"), env, timeout=900)
+    return uri
+
+
+def private_registry(tmp: Path) -> str:
+    """A copy of the cached registry's DB (its artifacts are read in place) that may be changed."""
+    src = Path(registry_uri()[len("sqlite:///") :])
+    (tmp / "mlruns").mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, tmp / "mlruns" / "mlflow.db")
+    return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+
+
+def sample_png() -> bytes:
+    """One real holdout digit, photographed at 140x140 (as a phone upload would be)."""
+    from tests.imaging import holdout_digit, mnist_as_photo
+
+    return mnist_as_photo(holdout_digit(0)[0])
+
+
+@contextmanager
+def our_server(
+    backend: str, tmp: Path, *, workers: int = 4, mlflow_uri: str | None = None, **extra: str
+) -> Iterator[dict[str, Any]]:
+    """Our API on gunicorn (production config, limits high, prediction logging on), with users.
+
+    backend "sqlite": embedded SQLite file + in-memory limiter; "postgres": a fresh PostgreSQL
+    database (dropped afterwards) + Redis for limits and Socket.IO. Yields url, tokens, env.
+    """
+    with ExitStack() as stack_:
+        env = {
+            "APP_ENV": "production",
+            **stack.production_secrets(),
+            "MLFLOW_TRACKING_URI": mlflow_uri or registry_uri(),
+            "KEY_NAMESPACE": f"bench-{os.urandom(4).hex()}",
+            "PREDICT_V1_LIMIT": HIGH,
+            "PREDICT_V2_LIMIT": HIGH,
+            "RATELIMIT_DEFAULT": HIGH,
+            "LOGIN_RATE_LIMIT": HIGH,
+            "LOGIN_ACCOUNT_RATE_LIMIT": HIGH,
+            "JWT_ACCESS_TOKEN_EXPIRES": "7200",
+            "PROMETHEUS_MULTIPROC_DIR": str(tmp / "prometheus"),
+            "LOG_LEVEL": "WARNING",
+            "INSTANCE_PATH": str(tmp / "instance"),
+            **extra,
+        }
+        if backend == "sqlite":
+            env["DATABASE_URL"] = f"sqlite:///{tmp / 'digitserve.db'}"
+        elif backend == "postgres":
+            name = stack_.enter_context(stack.pg_database("digitserve_bench"))
+            env["DATABASE_URL"] = stack.pg_url(name)
+            env["REDIS_URL"] = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        else:
+            raise ValueError(backend)
+        full = stack.base_env(**env)
+        stack.run(stack.flask_cmd("db", "upgrade"), full)
+        stack.run_parallel(
+            [
+                (stack.flask_cmd("create-user", USER["username"], "--password-stdin"), full,
+                 USER["password"] + "\n"),
+                (stack.flask_cmd("create-admin", ADMIN["username"], "--password-stdin"), full,
+                 ADMIN["password"] + "\n"),
+            ]
+        )  # fmt: skip
+        name = f"gunicorn-{backend}"
+        server = stack_.enter_context(
+            stack.running(lambda: stack.start_gunicorn(full, tmp, workers=workers, name=name))
+        )
+        import requests
+
+        tokens = {}
+        for who, creds in (("user", USER), ("admin", ADMIN)):
+            resp = requests.post(f"{server.url}/login", json=creds, timeout=30)
+            resp.raise_for_status()
+            tokens[who] = resp.json()["access_token"]
+        yield {"url": server.url, "tokens": tokens, "env": full, "server": server, "backend": backend}
+
+
+# --------------------------------------------------------------------------- wrk
+
+# wrk reports latency in microseconds; done() prints one JSON line that run_wrk parses.
+_LUA = textwrap.dedent(
+    """
+    local f = assert(io.open("{body_path}", "rb"))
+    wrk.method = "POST"
+    wrk.body = f:read("*a")
+    f:close()
+    wrk.headers["Content-Type"] = "{content_type}"
+    {auth}
+
+    function done(summary, latency, requests)
+      local secs = summary.duration / 1e6
+      local e = summary.errors
+      io.write(string.format(
+        'WRKJSON {{"requests": %d, "seconds": %.3f, "rps": %.2f, "p50_ms": %.3f, "p95_ms": %.3f, ' ..
+        '"p99_ms": %.3f, "max_ms": %.3f, "non2xx": %d, "socket_errors": %d}}\\n',
+        summary.requests, secs, summary.requests / secs,
+        latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000,
+        latency.max / 1000, e.status, e.connect + e.read + e.write + e.timeout))
+    end
+    """
+)
+
+
+def multipart(files: list[tuple[str, bytes]], field: str = "file") -> tuple[bytes, str]:
+    boundary = "----benchboundary" + os.urandom(8).hex()
+    parts = []
+    for name, data in files:
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: image/png\r\n\r\n"
+        ).encode()
+        parts.append(head + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def run_wrk(
+    url: str, body: bytes, content_type: str, *, connections: int, seconds: int, token: str | None = None
+) -> dict[str, Any]:
+    """POST `body` to `url` with wrk (one thread, `connections` keep-alive connections)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        body_path = Path(tmp, "body")
+        body_path.write_bytes(body)
+        auth = f'wrk.headers["Authorization"] = "Bearer {token}"' if token else ""
+        script = Path(tmp, "post.lua")
+        script.write_text(_LUA.format(body_path=body_path, content_type=content_type, auth=auth))
+        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("WRKJSON "))
+    result = json.loads(line[len("WRKJSON ") :])
+    result["errors"] = result["non2xx"] + result["socket_errors"]
+    return result
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:,.1f}" if abs(v) >= 100 else f"{v:.2f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)

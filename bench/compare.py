@@ -1,0 +1,193 @@
+"""Our API against `mlflow models serve`, same model (v2's registered version), same machine.
+
+(a) mlflow models serve -m models:/digit-classifier@model-v2 --env-manager local, /invocations
+    with one preprocessed image as {"inputs": [[784 floats]]};
+(b) our POST /api/v2/predict with a PNG upload, JWT auth, rate limits on (set high) and every
+    prediction stored in the database;
+(c) our POST /api/v2/predict/batch with BATCH images per request (figures in images/s).
+
+Load: wrk from a separate process on loopback, fixed duration per concurrency level. Both servers
+run the same number of worker processes. Results: bench/results/compare.{json,md,png}.
+
+    .venv/bin/python bench/compare.py [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common  # noqa: E402
+from tests.scaleout import stack  # noqa: E402
+
+BATCH = 32
+
+
+def start_mlflow_serve(tmp: Path, workers: int) -> stack.Server:
+    from app.ml.registry import model_uri
+
+    port = stack.free_port()
+    cmd = [
+        str(stack.VENV_BIN / "mlflow"), "models", "serve", "-m", model_uri("v2"), "--env-manager", "local",
+        "-h", "127.0.0.1", "-p", str(port), "-w", str(workers),
+    ]  # fmt: skip
+    env = stack.base_env(MLFLOW_TRACKING_URI=common.registry_uri())
+    server = stack.spawn("mlflow-serve", cmd, env, tmp, f"http://127.0.0.1:{port}")
+    try:
+        stack.wait_http(server, "/ping", timeout=180)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def mlflow_body() -> bytes:
+    from app.ml.preprocess import preprocess_image
+
+    pixels = preprocess_image(common.sample_png()).reshape(784)
+    return json.dumps({"inputs": [[round(float(v), 6) for v in pixels]]}).encode()
+
+
+def sweep(label: str, url: str, body: bytes, ctype: str, args: argparse.Namespace, **kw: Any) -> list[dict]:
+    rows = []
+    for conc in args.concurrency:
+        res = common.run_wrk(url, body, ctype, connections=conc, seconds=args.seconds, **kw)
+        res.update(target=label, concurrency=conc, load_average=common.load_average())
+        print(
+            f"  {label:<28} c={conc:<3} {res['rps']:>9.1f} req/s  p50 {res['p50_ms']:.2f}  "
+            f"p95 {res['p95_ms']:.2f}  p99 {res['p99_ms']:.2f} ms  errors {res['errors']}",
+            flush=True,
+        )
+        rows.append(res)
+    return rows
+
+
+def check_answers(server_url: str, token: str, mlflow_url: str) -> None:
+    """Both servers answer the same image with the same class before any timing."""
+    import numpy as np
+    import requests
+
+    ours = requests.post(
+        f"{server_url}/api/v2/predict",
+        headers={"Authorization": f"Bearer {token}"},
+        files={"file": ("d.png", common.sample_png(), "image/png")},
+        timeout=30,
+    )
+    ours.raise_for_status()
+    theirs = requests.post(
+        f"{mlflow_url}/invocations",
+        data=mlflow_body(),
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    theirs.raise_for_status()
+    preds = theirs.json()["predictions"]
+    assert int(np.argmax(preds[0])) == ours.json()["prediction"], (preds, ours.json())
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    for target in dict.fromkeys(r["target"] for r in rows):
+        sel = [r for r in rows if r["target"] == target]
+        xs = [r["concurrency"] for r in sel]
+        ax1.plot(xs, [r["images_per_s"] for r in sel], marker="o", label=target)
+        ax2.plot(xs, [r["p99_ms"] for r in sel], marker="o", label=target)
+    for ax, title in ((ax1, "images/s (higher is better)"), (ax2, "p99 latency, ms (lower is better)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent connections")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    ax2.set_yscale("log")
+    ax1.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
+    ap.add_argument("--workers", type=int, default=4, help="worker processes of each server")
+    ap.add_argument("--out", default="compare")
+    args = ap.parse_args()
+
+    common.registry_uri()
+    png = common.sample_png()
+    single, single_ct = common.multipart([("d.png", png)])
+    batch, batch_ct = common.multipart([(f"d{i}.png", png) for i in range(BATCH)])
+    rows: list[dict] = []
+    started = time.time()
+    load_before = common.load_average()
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmpdir:
+        tmp = Path(tmpdir)
+        print(f"(a) mlflow models serve, {args.workers} workers", flush=True)
+        with stack.running(lambda: start_mlflow_serve(tmp, args.workers)) as mlflow_srv:
+            for r in sweep("(a) mlflow /invocations", f"{mlflow_srv.url}/invocations", mlflow_body(),
+                           "application/json", args):  # fmt: skip
+                r["images_per_s"] = r["rps"]
+                rows.append(r)
+            for backend in args.backends:
+                sub = tmp / backend
+                sub.mkdir()
+                print(f"our API, gunicorn {args.workers} workers, {backend}", flush=True)
+                with common.our_server(backend, sub, workers=args.workers) as srv:
+                    token = srv["tokens"]["user"]
+                    check_answers(srv["url"], token, mlflow_srv.url)
+                    for r in sweep(f"(b) /api/v2/predict [{backend}]", f"{srv['url']}/api/v2/predict",
+                                   single, single_ct, args, token=token):  # fmt: skip
+                        r["images_per_s"] = r["rps"]
+                        rows.append(r)
+                    for r in sweep(f"(c) batch x{BATCH} [{backend}]", f"{srv['url']}/api/v2/predict/batch",
+                                   batch, batch_ct, args, token=token):  # fmt: skip
+                        r["images_per_s"] = r["rps"] * BATCH
+                        rows.append(r)
+    a = {r["concurrency"]: r["rps"] for r in rows if r["target"].startswith("(a)")}
+    for r in rows:
+        base = a.get(r["concurrency"])
+        r["ratio_vs_a"] = round(r["images_per_s"] / base, 2) if base else None
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds_per_run": args.seconds,
+        "workers": args.workers,
+        "batch_size": BATCH,
+        "cpus": __import__("os").cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": common.load_average(),
+    }
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    (common.RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    table = common.markdown_table(
+        ["target", "conc.", "req/s", "images/s", "p50 ms", "p95 ms", "p99 ms", "errors", "× (a)"],
+        [
+            [r["target"], r["concurrency"], r["rps"], r["images_per_s"], r["p50_ms"], r["p95_ms"],
+             r["p99_ms"], r["errors"], r["ratio_vs_a"]]
+            for r in rows
+        ],
+    )  # fmt: skip
+    md = (
+        f"# Our API vs mlflow models serve ({meta['when']})\n\n"
+        f"{meta['cpus']} CPUs, {args.workers} worker processes per server, wrk 1 thread, "
+        f"{args.seconds} s per row; load average before {load_before}, after {meta['load_average_after']}.\n"
+        f"(b)/(c): PNG upload, JWT auth, rate limits on (high), every prediction stored. "
+        f"(c) sends {BATCH} images per request; its ratio is in images/s.\n\n{table}\n"
+    )
+    (common.RESULTS / f"{args.out}.md").write_text(md)
+    chart(rows, common.RESULTS / f"{args.out}.png")
+    print("\n" + md)
+
+
+if __name__ == "__main__":
+    main()
