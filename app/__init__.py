@@ -14,6 +14,8 @@ from app.config import Config, ConfigError, get_config
 
 def create_app(config: str | type[Config] | None = None, overrides: dict[str, Any] | None = None) -> Flask:
     """Build the application for a config name ("development", "testing", "production") or class."""
+    from sqlalchemy.exc import ArgumentError
+
     from app.errors import register_error_handlers
     from app.extensions import api, bcrypt, db, jwt, limiter, migrate, socketio
 
@@ -30,7 +32,10 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         count = app.config["PROXY_COUNT"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
-    db.init_app(app)
+    try:
+        db.init_app(app)
+    except ArgumentError as exc:  # unknown scheme or unparsable URL: say so in one line
+        raise ConfigError(f"DATABASE_URL is not a usable database URL: {exc}") from None
     migrate.init_app(app, db, directory=_MIGRATIONS_DIR, render_as_batch=True)
     bcrypt.init_app(app)
     jwt.init_app(app)
