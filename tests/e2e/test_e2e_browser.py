@@ -346,6 +346,13 @@ def test_retrain_progress_over_socketio(retrain_app: Flask, serve, new_tab, add_
     finished = [e for e in socket_events(tab, "retrain_finished") if e["job_id"] == job_id]
     assert len(finished) == 1 and finished[0]["status"] == "succeeded", finished
     expect(page.locator("#event-log")).to_contain_text(f"Retrain job {job_id} succeeded.")
+    # The fill is drawn full width (after its CSS transition), then the page is captured.
+    page.wait_for_function(
+        """() => {
+            const bar = document.getElementById("retrain-progress");
+            return bar.querySelector(".progress-fill").offsetWidth >= bar.clientWidth - 1;
+        }"""
+    )
     page.screenshot(path=str(screenshots / "admin-after-retrain.png"), full_page=True)
     assert_clean(tab)
 
