@@ -51,7 +51,10 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     if redis_url:
         import redis
 
-        app.extensions["digitserve.redis"] = redis.Redis.from_url(redis_url)
+        # Bounded waits: a stalled Redis must turn into a quick error, not a hung request.
+        app.extensions["digitserve.redis"] = redis.Redis.from_url(
+            redis_url, socket_connect_timeout=3, socket_timeout=3
+        )
     socketio.init_app(
         app,
         message_queue=redis_url,

@@ -108,6 +108,10 @@ class Config:
     RATELIMIT_DEFAULT = os.environ.get("RATELIMIT_DEFAULT", "200 per day;50 per hour")
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis (limit storage) down: fail open to per-process in-memory limits, with Flask-Limiter's
+    # logged warning, rather than failing every request. Predictions stay available and login is
+    # still throttled (per worker instead of deployment-wide); Redis is used again once it answers.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     # Prefix of every key this app writes to Redis / the limiter storage.
     KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")

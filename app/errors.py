@@ -113,7 +113,32 @@ def _jsonable(details: Any) -> dict[str, Any] | None:
     return {"errors": details}
 
 
+def _safe_session_teardown(app: Flask) -> None:
+    """Replace Flask-SQLAlchemy's end-of-request `session.remove()` with one that survives a lost
+    database connection.
+
+    When the database goes away mid-request, the rollback inside `remove()` raises; raised from a
+    teardown it escapes the WSGI app after the response was made (a bare 500 from the server) and
+    leaves the broken session registered for the thread's next request.
+    """
+    from app.extensions import db
+
+    def teardown(_exc: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except Exception as err:  # noqa: BLE001 - the connection is gone; drop the session anyway
+            log.warning("discarding the database session: %s", str(err).splitlines()[0][:200])
+            db.session.registry.clear()
+
+    funcs = app.teardown_appcontext_funcs
+    for i, func in enumerate(funcs):
+        if func == db._teardown_session:
+            funcs[i] = teardown
+
+
 def register_error_handlers(app: Flask) -> None:
+    _safe_session_teardown(app)
+
     @app.errorhandler(ApiError)
     def _api_error(err: ApiError):
         return error_response(err.status, err.message, err.code, err.details, err.headers)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import datetime
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +16,7 @@ from app.errors import ApiError
 from app.extensions import bcrypt, db
 from app.timeutil import utcnow
 
+log = logging.getLogger(__name__)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
 MIN_PASSWORD = 8
 
@@ -74,11 +77,20 @@ def _redis():
     return current_app.extensions.get("digitserve.redis")
 
 
+def _token_store_down(exc: Exception) -> ApiError:
+    # Fail closed: without the blocklist a revoked token cannot be told from a valid one.
+    log.warning("token blocklist (Redis) unavailable: %s", exc)
+    return ApiError(503, "The token store is unavailable; try again shortly.", "token_store_unavailable")
+
+
 def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: datetime) -> None:
     client = _redis()
     if client is not None:
         ttl = max(1, int((expires_at - utcnow()).total_seconds()) + 1)
-        client.set(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}", "1", ex=ttl)
+        try:
+            client.set(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}", "1", ex=ttl)
+        except RedisError as exc:
+            raise _token_store_down(exc) from None
         return
     if db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti == jti)) is not None:
         return
@@ -92,5 +104,8 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
 def is_revoked(jti: str) -> bool:
     client = _redis()
     if client is not None:
-        return bool(client.exists(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}"))
+        try:
+            return bool(client.exists(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}"))
+        except RedisError as exc:
+            raise _token_store_down(exc) from None
     return db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti == jti)) is not None

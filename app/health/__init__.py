@@ -67,6 +67,11 @@ def ready():
                 f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
             )
             failing.append(name)
+    store = current_app.extensions.get("digitserve.models")
+    if store is not None and store.errors:
+        # Reported, not failing: the last good version of each alias keeps serving.
+        errors = sorted(store.errors.items())
+        checks["model_errors"] = "; ".join(f"{alias}: {err}"[:300] for alias, err in errors)
     if failing:
         return {
             "status": "unavailable",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
 
@@ -10,7 +12,18 @@ def init_predict(app: Flask) -> None:
     from app.ml.registry import ModelStore
     from app.predict.cli import register_cli
 
-    store = ModelStore(app.config["MLFLOW_TRACKING_URI"], model_name=app.config["MODEL_NAME"])
+    uri = app.config["MLFLOW_TRACKING_URI"]
+    if uri.startswith(("http://", "https://")):
+        # MLflow's HTTP defaults (7 retries, exponential backoff, 120 s timeout) make the request
+        # that triggers a model refresh hang for minutes while the tracking server is down. Fail
+        # within seconds instead and keep serving the loaded models; the environment may override.
+        for key, value in (
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1"),
+            ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "10"),
+        ):
+            os.environ.setdefault(key, value)
+    store = ModelStore(uri, model_name=app.config["MODEL_NAME"])
     app.extensions["digitserve.models"] = store
     add_readiness_check(app, "model_store", store.ping)
     register_cli(app)

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
 from app.extensions import db
+from app.ml.errors import ModelUnavailable
 from app.ml.models import FAMILIES, resolve_hyperparams
 from app.predict.service import model_store
 from app.retrain import runner
@@ -29,7 +30,11 @@ def _validate(data: dict) -> None:
             422, f"Unknown family {data['family']!r}; known: {sorted(FAMILIES)}", "invalid_parameter"
         )
     store = model_store()
-    aliases = store.aliases()
+    try:
+        aliases = store.aliases()
+        versions = store.versions()
+    except ModelUnavailable as exc:  # the registry is down: nothing to check against, no job
+        raise ApiError(503, str(exc), "model_store_unavailable") from None
     if data["base"] not in aliases:
         raise ApiError(
             422,
@@ -38,7 +43,7 @@ def _validate(data: dict) -> None:
         )
     # The hyper-parameters must suit the family that will be trained (the base's, unless given).
     family = data.get("family") or next(
-        (v["family"] for v in store.versions() if v["version"] == aliases[data["base"]]), None
+        (v["family"] for v in versions if v["version"] == aliases[data["base"]]), None
     )
     hyper = {k: data[k] for k in ("epochs", "learning_rate") if data.get(k) is not None}
     if family and hyper:
@@ -55,6 +60,7 @@ def _validate(data: dict) -> None:
 @blp.response(202, QueuedSchema)
 @blp.alt_response(409, description="A retrain is already queued or running (details.job_id)")
 @blp.alt_response(422, description="Unknown keys, out-of-range values or an unknown base alias")
+@blp.alt_response(503, description="The model registry is unreachable; no job was created")
 @blp.doc(security=BEARER)
 def start_retrain(data: dict | None):
     """Start a retrain in the background on the base data plus feedback; returns at once."""
