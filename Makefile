@@ -44,10 +44,27 @@ test: $(VENV)/.dev browser
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 
-# Scale-out: set DATABASE_URL, REDIS_URL, MLFLOW_TRACKING_URI, secrets; see README "Production".
+# Scale-out: set DATABASE_URL, REDIS_URL, MLFLOW_TRACKING_URI, SECRET_KEY, JWT_SECRET_KEY; see
+# README "Production". WEB_CONCURRENCY workers (4) on BIND (0.0.0.0:8000); migrates and registers
+# v1/v2 first if missing (both idempotent). Metrics of all workers are summed through
+# PROMETHEUS_MULTIPROC_DIR (default instance/prometheus, emptied at each start).
 serve-prod: $(VENV)/.runtime
 	APP_ENV=production $(PY) -m flask db upgrade
-	APP_ENV=production $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+	APP_ENV=production $(PY) -m flask models bootstrap
+	APP_ENV=production PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/instance/prometheus} \
+	  $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+# Benchmarks (see each bench/*.py docstring): model vs end to end, our API vs
+# `mlflow models serve` (wrk), retrain to serving. Needs wrk (apt-get install -y wrk); the
+# PostgreSQL rows need PostgreSQL on 127.0.0.1:5432 and Redis on 6379 (BENCH_BACKENDS=sqlite
+# skips them). Results go to bench/results/; every server started is stopped.
+BENCH_BACKENDS ?= sqlite postgres
+BENCH_SECONDS  ?= 10
+bench: $(VENV)/.dev
+	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	$(PY) bench/predict.py --seconds $(BENCH_SECONDS)
+	$(PY) bench/compare.py --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
+	$(PY) bench/retrain.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

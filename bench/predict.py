@@ -85,7 +85,8 @@ def main() -> None:
     rows = [["decode + preprocess PNG (140x140)", "1", f"{pre:.3f}", f"{1e3 / pre:,.0f}"]]
     for b in BATCHES:
         ms, rate = model[f"predict_b{b}_ms"], model[f"predict_b{b}_images_per_s"]
-        rows.append([f"v2 predict_proba (version {model['model_version']})", str(b), f"{ms:.3f}", f"{rate:,.0f}"])
+        what = f"v2 predict_proba (version {model['model_version']})"
+        rows.append([what, str(b), f"{ms:.3f}", f"{rate:,.0f}"])
     rows.append(["model total (decode + predict, batch 1)", "1", f"{total:.3f}", f"{1e3 / total:,.0f}"])
     table1 = common.markdown_table(["in-process", "batch", "ms/image", "images/s"], rows)
     table2 = common.markdown_table(

@@ -114,6 +114,7 @@ class Server:
 
 
 def spawn(name: str, cmd: list[str], env: Mapping[str, str], log_dir: Path, url: str = "") -> Server:
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     log: IO[bytes] = open(log_path, "wb")  # noqa: SIM115 - the child owns it; closed on our side below
     try:
