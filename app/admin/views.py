@@ -20,8 +20,12 @@ from app.timeutil import UtcDateTime
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
 
 
+# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
+MAX_PAGE = 1_000_000
+
+
 class PageArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 

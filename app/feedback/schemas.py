@@ -5,6 +5,9 @@ from marshmallow import validate
 
 from app.timeutil import UtcDateTime
 
+# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
+MAX_PAGE = 1_000_000
+
 
 class StrictBoolean(ma.fields.Boolean):
     """Only JSON true/false: "yes", 1 or "false" are refused rather than guessed."""
@@ -58,7 +61,7 @@ class FeedbackOutSchema(ma.Schema):
 
 class FeedbackListArgs(ma.Schema):
     mine = ma.fields.Boolean(load_default=True, metadata={"description": "Admins may pass mine=0 for all"})
-    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
 

@@ -8,6 +8,10 @@ from app.timeutil import UtcDateTime
 ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid alias name.")
 
 
+# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
+MAX_PAGE = 1_000_000
+
+
 class RetrainRequestSchema(ma.Schema):
     base = ma.fields.String(
         load_default="v2", validate=ALIAS, metadata={"description": "Alias to start from"}
@@ -51,7 +55,7 @@ class JobSchema(ma.Schema):
 
 
 class JobListArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     page_size = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
