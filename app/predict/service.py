@@ -99,6 +99,20 @@ def result_dict(pred: Prediction) -> dict[str, Any]:
     return body
 
 
+def _commit_keeping_values() -> None:
+    # A commit expires every loaded attribute, so result_dict() would re-SELECT each new row
+    # just to read back the values written a moment ago (one extra query per request; about a
+    # tenth of the request time under load). The rows are complete after the flush (ids
+    # included), so keep them; the session's setting is restored for everything else.
+    session = db.session()
+    previous = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = previous
+
+
 def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None = None) -> list[Any]:
     """Predict every upload with one vectorised model call and store one row per valid image.
 
@@ -142,7 +156,7 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
             )
         )
     db.session.add_all(rows)
-    db.session.commit()
+    _commit_keeping_values()
     record_prediction(alias, str(model.version), ab.arm if ab else None, len(rows))
     it = iter(rows)
     return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
