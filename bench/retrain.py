@@ -76,14 +76,14 @@ def main() -> None:
         "job_duration_s": job.get("duration_s"),
         "old_version": before,
         "new_version": served,
-        "n_train": (job.get("metrics") or {}).get("n_train"),
         "new_accuracy": job.get("new_accuracy"),
         "baseline_accuracy": job.get("baseline_accuracy"),
         "load_average_before": load_before,
         "load_average_after": common.load_average(),
     }
     common.RESULTS.mkdir(parents=True, exist_ok=True)
-    (common.RESULTS / "retrain.json").write_text(json.dumps(result, indent=2))
+    full = {**result, "job_metrics": job.get("metrics"), "job_params": job.get("params")}
+    (common.RESULTS / "retrain.json").write_text(json.dumps(full, indent=2))
     md = (
         f"# Retrain to serving ({result['when']})\n\n"
         + common.markdown_table(["measure", "value"], [[k, v] for k, v in result.items() if k != "when"])
