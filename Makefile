@@ -61,7 +61,8 @@ serve-prod: $(VENV)/.runtime
 BENCH_BACKENDS ?= sqlite postgres
 BENCH_SECONDS  ?= 10
 bench: $(VENV)/.dev
-	@command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk"; exit 1; }
+	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(PY) bench/predict.py --seconds $(BENCH_SECONDS)
 	$(PY) bench/compare.py --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
 	$(PY) bench/retrain.py

@@ -57,8 +57,13 @@ def rate_limit_key() -> str:
         from flask_jwt_extended import get_jwt, verify_jwt_in_request
 
         try:
-            verify_jwt_in_request(optional=True)
-            claims = get_jwt()
+            # A view guarded by login_required has verified the token already (the decorated
+            # limit runs inside it): reuse those claims instead of a second decode, blocklist
+            # check and user lookup.
+            claims = g.get("_jwt_extended_jwt")
+            if not claims:
+                verify_jwt_in_request(optional=True)
+                claims = get_jwt()
             if claims.get("type") == "access" and claims.get("sub"):
                 key = namespaced(f"user:{claims['sub']}")
         except Exception:  # noqa: BLE001 - an invalid token is simply not an identity
