@@ -14,19 +14,10 @@ from app.auth.decorators import BEARER, admin_required
 from app.auth.models import User
 from app.auth.schemas import UserSchema
 from app.errors import ApiError
-from app.extensions import db
+from app.pagination import PageArgs, paginate
 from app.timeutil import UtcDateTime
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
-
-
-# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
-MAX_PAGE = 1_000_000
-
-
-class PageArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=ma.validate.Range(min=1, max=MAX_PAGE))
-    page_size = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=500))
 
 
 @blp.route("/users", methods=["GET"])
@@ -36,10 +27,7 @@ class PageArgs(ma.Schema):
 @blp.doc(security=BEARER)
 def list_users(args: dict):
     """Users, oldest first (admin only)."""
-    stmt = (
-        select(User).order_by(User.id).offset((args["page"] - 1) * args["page_size"]).limit(args["page_size"])
-    )
-    return [u.to_dict() for u in db.session.scalars(stmt)]
+    return paginate(select(User).order_by(User.id), args, User.to_dict)["items"]
 
 
 class ReportArgs(ma.Schema):

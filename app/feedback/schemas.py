@@ -3,10 +3,8 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.pagination import PageArgs, PageSchema
 from app.timeutil import UtcDateTime
-
-# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
-MAX_PAGE = 1_000_000
 
 
 class StrictBoolean(ma.fields.Boolean):
@@ -59,15 +57,9 @@ class FeedbackOutSchema(ma.Schema):
     message = ma.fields.String()
 
 
-class FeedbackListArgs(ma.Schema):
+class FeedbackListArgs(PageArgs):
     mine = ma.fields.Boolean(load_default=True, metadata={"description": "Admins may pass mine=0 for all"})
-    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
 
 
-class FeedbackPageSchema(ma.Schema):
+class FeedbackPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(FeedbackOutSchema))
-    page = ma.fields.Integer()
-    page_size = ma.fields.Integer()
-    total = ma.fields.Integer()
-    pages = ma.fields.Integer()

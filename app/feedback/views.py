@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.auth.decorators import BEARER, login_required
-from app.extensions import db
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackInSchema, FeedbackListArgs, FeedbackOutSchema, FeedbackPageSchema
 from app.feedback.service import feedback_dict, submit
+from app.pagination import paginate
 
 blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdicts on predictions")
 
@@ -66,16 +66,7 @@ def _notify(fb: Feedback, body: dict) -> None:
 @blp.doc(security=BEARER)
 def list_feedback(args: dict):
     """The caller's own feedback, newest first, paginated (admins: mine=0 lists everyone's)."""
-    stmt = select(Feedback)
+    stmt = select(Feedback).order_by(Feedback.id.desc())
     if args["mine"] or not current_user.is_admin:
         stmt = stmt.where(Feedback.user_id == current_user.id)
-    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    page, size = args["page"], args["page_size"]
-    rows = db.session.scalars(stmt.order_by(Feedback.id.desc()).offset((page - 1) * size).limit(size)).all()
-    return {
-        "items": [feedback_dict(fb) for fb in rows],
-        "page": page,
-        "page_size": size,
-        "total": total,
-        "pages": (total + size - 1) // size,
-    }
+    return paginate(stmt, args, feedback_dict)

@@ -3,13 +3,10 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.pagination import PageSchema
 from app.timeutil import UtcDateTime
 
 ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid alias name.")
-
-
-# Pages past this are refused (422): a huge page number would overflow the SQL OFFSET (a 500).
-MAX_PAGE = 1_000_000
 
 
 class RetrainRequestSchema(ma.Schema):
@@ -54,16 +51,8 @@ class JobSchema(ma.Schema):
     duration_s = ma.fields.Float(allow_none=True)
 
 
-class JobListArgs(ma.Schema):
-    page = ma.fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    page_size = ma.fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-
-
-class JobPageSchema(ma.Schema):
+class JobPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(JobSchema))
-    page = ma.fields.Integer()
-    page_size = ma.fields.Integer()
-    total = ma.fields.Integer()
 
 
 class QueuedSchema(ma.Schema):

@@ -3,18 +3,19 @@ from __future__ import annotations
 from flask import current_app, url_for
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
 from app.extensions import db
 from app.ml.errors import ModelUnavailable
 from app.ml.models import FAMILIES, resolve_hyperparams
+from app.pagination import PageArgs, paginate
 from app.predict.service import model_store
 from app.retrain import runner
 from app.retrain.jobs import create_job, job_dict
 from app.retrain.models import RetrainJob
-from app.retrain.schemas import JobListArgs, JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
+from app.retrain.schemas import JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
 
 blp = Blueprint("retrain", __name__, url_prefix="/admin", description="Retraining jobs (admin)")
 
@@ -89,14 +90,9 @@ def get_job(job_id: int):
 
 @blp.route("/retrain", methods=["GET"])
 @admin_required
-@blp.arguments(JobListArgs, location="query")
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, JobPageSchema)
 @blp.doc(security=BEARER)
 def list_jobs(args: dict):
     """Jobs, newest first, paginated."""
-    total = db.session.scalar(select(func.count(RetrainJob.id))) or 0
-    page, size = args["page"], args["page_size"]
-    jobs = db.session.scalars(
-        select(RetrainJob).order_by(RetrainJob.id.desc()).offset((page - 1) * size).limit(size)
-    ).all()
-    return {"items": [job_dict(j) for j in jobs], "page": page, "page_size": size, "total": total}
+    return paginate(select(RetrainJob).order_by(RetrainJob.id.desc()), args, job_dict)
