@@ -181,6 +181,26 @@ def make_user(app: Flask) -> Callable[..., dict]:
 
 
 @pytest.fixture
+def sign_in() -> Callable[..., tuple[FlaskClient, dict]]:
+    """sign_in(app, role="user") -> (a test client of `app`, headers with a fresh user's token).
+
+    For tests that build their own app with make_app(...)."""
+
+    def do(app: Flask, role: str = "user") -> tuple[FlaskClient, dict]:
+        from app.auth.services import create_user
+
+        username, password = f"user{uuid.uuid4().hex[:8]}", "correct-horse-1"
+        with app.app_context():
+            create_user(username, password, role=role)
+        client = app.test_client()
+        resp = client.post("/login", json={"username": username, "password": password})
+        assert resp.status_code == 200, resp.get_json()
+        return client, {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+
+    return do
+
+
+@pytest.fixture
 def login(client: FlaskClient) -> Callable[[dict], dict]:
     def do_login(user: dict) -> dict:
         resp = client.post("/login", json={"username": user["username"], "password": user["password"]})

@@ -96,15 +96,9 @@ def test_admin_updates_weights_with_validation(client, user_headers, admin_heade
 
 
 @pytest.mark.usefixtures("models")
-def test_ab_counts_against_the_chosen_versions_limit(make_app):
+def test_ab_counts_against_the_chosen_versions_limit(make_app, sign_in):
     app = make_app(PREDICT_V2_LIMIT="2 per day", AB_ARMS="v1:0,v2:1")
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("abuser", "ab-password-12")
-    token = client.post("/login", json={"username": "abuser", "password": "ab-password-12"}).get_json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    client, headers = sign_in(app)
     first = client.post(
         "/api/v2/predict",
         headers=headers,
@@ -126,20 +120,14 @@ def test_ab_counts_against_the_chosen_versions_limit(make_app):
 
 
 @pytest.mark.usefixtures("models")
-def test_thompson_mode_converges_on_the_better_arm(make_app):
+def test_thompson_mode_converges_on_the_better_arm(make_app, sign_in):
     app = make_app(
         AB_MODE="thompson",
         PREDICT_V1_LIMIT="10000 per day",
         PREDICT_V2_LIMIT="10000 per day",
         RATELIMIT_DEFAULT="10000 per hour",
     )
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("bandit", "bandit-pass-1")
-    token = client.post("/login", json={"username": "bandit", "password": "bandit-pass-1"}).get_json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    client, headers = sign_in(app)
     rng = random.Random(7)
     truth = {"v1": 0.3, "v2": 0.9}  # simulated users find v2 right far more often
     served = []

@@ -137,15 +137,9 @@ def test_list_my_feedback_paginated(client, user_headers, admin_headers):
     assert client.get("/feedback?mine=0", headers=admin_headers).get_json()["total"] == 3
 
 
-def test_concurrent_feedback_loses_nothing(make_app):
+def test_concurrent_feedback_loses_nothing(make_app, sign_in):
     app = make_app(RATELIMIT_DEFAULT="10000 per hour", PREDICT_V2_LIMIT="10000 per day")
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("busy", "busy-password-1")
-    client = app.test_client()
-    tokens = client.post("/login", json={"username": "busy", "password": "busy-password-1"}).get_json()
-    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    client, headers = sign_in(app)
     ids = []
     for _ in range(4):
         files = [(io.BytesIO(UPLOAD), f"{i}.png") for i in range(50)]

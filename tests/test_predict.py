@@ -121,18 +121,11 @@ def test_bad_uploads_get_clear_json_errors_and_store_nothing(
     assert _count(app) == 0
 
 
-def test_upload_over_max_content_length_is_413(make_app, make_user):
+def test_upload_over_max_content_length_is_413(make_app, sign_in):
     app = make_app(MAX_CONTENT_LENGTH=10_000)
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("big", "big-password-1")
-    token = client.post("/login", json={"username": "big", "password": "big-password-1"}).get_json()[
-        "access_token"
-    ]
+    client, headers = sign_in(app)
     noisy = Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200), dtype=np.uint8))
-    resp = _post(client, "/api/v2/predict", {"Authorization": f"Bearer {token}"}, png_bytes(noisy))
+    resp = _post(client, "/api/v2/predict", headers, png_bytes(noisy))
     assert resp.status_code == 413
     assert resp.get_json()["error"]["code"] == "payload_too_large"
     assert _count(app) == 0
@@ -161,19 +154,14 @@ def test_batch_returns_one_result_per_file_in_order(app, client, user_headers):
     assert _count(app) == 3 + 3
 
 
-def test_batch_over_maximum_is_413_and_stores_nothing(make_app, make_user, login):
+def test_batch_over_maximum_is_413_and_stores_nothing(make_app, sign_in):
     app = make_app(BATCH_MAX_FILES=2)
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("batcher", "batch-password-1")
-    token = client.post("/login", json={"username": "batcher", "password": "batch-password-1"}).get_json()
+    client, headers = sign_in(app)
     pixels, _ = holdout_digit(1)
     files = [(io.BytesIO(mnist_as_photo(pixels)), f"{i}.png") for i in range(3)]
     resp = client.post(
         "/api/v1/predict/batch",
-        headers={"Authorization": f"Bearer {token['access_token']}"},
+        headers=headers,
         data={"file": files},
         content_type="multipart/form-data",
     )
@@ -182,15 +170,9 @@ def test_batch_over_maximum_is_413_and_stores_nothing(make_app, make_user, login
     assert _count(app) == 0
 
 
-def test_per_version_rate_limits(make_app):
+def test_per_version_rate_limits(make_app, sign_in):
     app = make_app(PREDICT_V1_LIMIT="2 per day", PREDICT_V2_LIMIT="3 per day")
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("limited", "limit-password-1")
-    token = client.post("/login", json={"username": "limited", "password": "limit-password-1"}).get_json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    client, headers = sign_in(app)
     upload = mnist_as_photo(holdout_digit(2)[0])
     v1 = [_post(client, "/api/v1/predict", headers, upload).status_code for _ in range(3)]
     assert v1 == [200, 200, 429]
@@ -201,20 +183,15 @@ def test_per_version_rate_limits(make_app):
     assert limited.headers["X-RateLimit-Limit"] == "3"
 
 
-def test_empty_registry_answers_503_not_500(make_app, tmp_path):
+def test_empty_registry_answers_503_not_500(make_app, sign_in, tmp_path):
     from app.ml.registry import default_tracking_uri
 
     app = make_app(MLFLOW_TRACKING_URI=default_tracking_uri(tmp_path))
-    client = app.test_client()
-    with app.app_context():
-        from app.auth.services import create_user
-
-        create_user("early", "early-password-1")
-    token = client.post("/login", json={"username": "early", "password": "early-password-1"}).get_json()
+    client, headers = sign_in(app)
     resp = _post(
         client,
         "/api/v2/predict",
-        {"Authorization": f"Bearer {token['access_token']}"},
+        headers,
         mnist_as_photo(holdout_digit(0)[0]),
     )
     assert resp.status_code == 503

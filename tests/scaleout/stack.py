@@ -159,8 +159,19 @@ def run(cmd: list[str], env: Mapping[str, str], stdin: str | None = None, timeou
 def run_parallel(jobs: list[tuple[list[str], Mapping[str, str], str | None]], timeout: float = 300.0) -> None:
     """Run independent commands at once (each CLI start imports MLflow: seconds each)."""
     procs = [
-        (cmd, stdin, subprocess.Popen(cmd, env=dict(env), cwd=ROOT, text=True, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        (
+            cmd,
+            stdin,
+            subprocess.Popen(
+                cmd,
+                env=dict(env),
+                cwd=ROOT,
+                text=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            ),
+        )
         for cmd, env, stdin in jobs
     ]
     failures = []
