@@ -96,14 +96,7 @@ def our_server(
             raise ValueError(backend)
         full = stack.base_env(**env)
         stack.run(stack.flask_cmd("db", "upgrade"), full)
-        stack.run_parallel(
-            [
-                (stack.flask_cmd("create-user", USER["username"], "--password-stdin"), full,
-                 USER["password"] + "\n"),
-                (stack.flask_cmd("create-admin", ADMIN["username"], "--password-stdin"), full,
-                 ADMIN["password"] + "\n"),
-            ]
-        )  # fmt: skip
+        stack.create_accounts(full, ADMIN, USER)
         name = f"gunicorn-{backend}"
         server = stack_.enter_context(
             stack.running(lambda: stack.start_gunicorn(full, tmp, workers=workers, name=name))

@@ -187,6 +187,16 @@ def run_parallel(jobs: list[tuple[list[str], Mapping[str, str], str | None]], ti
         raise RuntimeError("\n".join(failures))
 
 
+def create_accounts(env: Mapping[str, str], admin: dict[str, str], user: dict[str, str]) -> None:
+    """An admin and a user through the CLI (`flask create-admin/create-user --password-stdin`)."""
+    run_parallel(
+        [
+            (flask_cmd("create-admin", admin["username"], "--password-stdin"), env, admin["password"] + "\n"),
+            (flask_cmd("create-user", user["username"], "--password-stdin"), env, user["password"] + "\n"),
+        ]
+    )
+
+
 def flask_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", *args]
 

@@ -97,14 +97,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         )
         admin = {"username": "mp-admin", "password": "mp-admin-password-1"}
         user = {"username": "mp-user", "password": "mp-user-password-1"}
-        stack.run_parallel(
-            [
-                (stack.flask_cmd("create-admin", admin["username"], "--password-stdin"), env,
-                 admin["password"] + "\n"),
-                (stack.flask_cmd("create-user", user["username"], "--password-stdin"), env,
-                 user["password"] + "\n"),
-            ]
-        )  # fmt: skip
+        stack.create_accounts(env, admin, user)
         with stack.running(lambda: stack.start_gunicorn(env, tmp, workers=WORKERS)) as server:
             try:
                 yield Deployment(server.url, redis_url, namespace, admin, user, server)
