@@ -222,6 +222,16 @@ def retrain(
     if promoted:
         progress(95, f"moving alias {promote_to} to version {version}")
         registry.set_alias(client, promote_to, version)
+        # The champion is "the best serving version": when it was the version just replaced
+        # (v2 is also champion after bootstrap), it follows the promotion.
+        champion = registry.get_alias_version(client, registry.CHAMPION)
+        if (
+            promote_to != registry.CHAMPION
+            and current is not None
+            and champion is not None
+            and str(champion.version) == str(current.version)
+        ):
+            registry.set_alias(client, registry.CHAMPION, version)
     progress(100, decision)
 
     return RetrainResult(

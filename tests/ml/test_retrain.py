@@ -97,6 +97,20 @@ def test_promotion_moves_alias_and_store_swaps(store_uri):
     assert res.note == "no new feedback" and res.feedback_accuracy is None
 
 
+def test_champion_follows_a_promotion_of_its_version(store_uri):
+    client = registry.client_for(store_uri)
+    aliases = registry.registry_aliases(client)
+    assert aliases["champion"] == aliases["v2"]
+    res = _run(store_uri, promote_to="v2", margin=-1.0)
+    after = registry.registry_aliases(client)
+    assert res.promoted and after["v2"] == after["champion"] == res.registered_version
+    # v1 is not the champion: promoting it leaves the champion where it is.
+    res_v1 = _run(store_uri, base_alias="v1", promote_to="v1", margin=-1.0)
+    final = registry.registry_aliases(client)
+    assert res_v1.promoted and final["v1"] == res_v1.registered_version
+    assert final["champion"] == res.registered_version
+
+
 def test_shuffled_labels_are_rejected_by_the_gate(store_uri):
     client = registry.client_for(store_uri)
     before = registry.registry_aliases(client)
