@@ -69,3 +69,10 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signatur
                 store.get(alias.strip())
         except Exception as exc:  # noqa: BLE001 - e.g. alias not registered yet: serve, load later
             worker.log.warning("could not preload model alias %s: %s", alias, exc)
+    # Everything loaded so far (Flask, MLflow, scikit-learn, the models) lives for the whole
+    # worker: move it out of the garbage collector's generations, so full collections scan only
+    # what requests allocate instead of pausing a request for the whole heap.
+    import gc
+
+    gc.collect()
+    gc.freeze()
