@@ -136,6 +136,16 @@ def _safe_session_teardown(app: Flask) -> None:
             funcs[i] = teardown
 
 
+def _rollback_quietly() -> None:
+    # After a database error the session may be unusable; the error answer stands either way.
+    from app.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001
+        pass
+
+
 def register_error_handlers(app: Flask) -> None:
     _safe_session_teardown(app)
 
@@ -147,12 +157,7 @@ def register_error_handlers(app: Flask) -> None:
     def _database_down(err: OperationalError):
         # Connection lost or refused: fail fast with a 503 the client can retry, not a 500.
         log.warning("database unavailable: %s", str(err).splitlines()[0][:200])
-        try:
-            from app.extensions import db
-
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 - the session may be unusable; the answer stays 503
-            pass
+        _rollback_quietly()
         return error_response(503, "The database is unavailable; try again shortly.", "database_unavailable")
 
     @app.errorhandler(DataError)
@@ -160,12 +165,7 @@ def register_error_handlers(app: Flask) -> None:
         # A value the database refuses to store or compare (PostgreSQL: a NUL character in text,
         # an integer past bigint): the client's input, so 422, not a 500 with a traceback.
         log.info("database refused a value: %s", str(err.orig).splitlines()[0][:200])
-        try:
-            from app.extensions import db
-
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 - the session may be unusable; the answer stays 422
-            pass
+        _rollback_quietly()
         return error_response(
             422,
             "A value in the request cannot be stored (e.g. a NUL character or a number out of range).",

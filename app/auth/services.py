@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import ROLES, RevokedToken, User
 from app.errors import ApiError
-from app.extensions import bcrypt, db
+from app.extensions import bcrypt, db, namespaced
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -88,16 +88,14 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
     if client is not None:
         ttl = max(1, int((expires_at - utcnow()).total_seconds()) + 1)
         try:
-            client.set(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}", "1", ex=ttl)
+            client.set(namespaced(f"revoked:{jti}"), "1", ex=ttl)
         except RedisError as exc:
             raise _token_store_down(exc) from None
-        return
-    if db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti == jti)) is not None:
         return
     db.session.add(RevokedToken(jti=jti, token_type=token_type, user_id=user_id, expires_at=expires_at))
     try:
         db.session.commit()
-    except IntegrityError:  # revoked concurrently: already in the list, which is the goal
+    except IntegrityError:  # already revoked (twice, or concurrently): in the list, which is the goal
         db.session.rollback()
 
 
@@ -105,7 +103,7 @@ def is_revoked(jti: str) -> bool:
     client = _redis()
     if client is not None:
         try:
-            return bool(client.exists(f"{current_app.config['KEY_NAMESPACE']}:revoked:{jti}"))
+            return bool(client.exists(namespaced(f"revoked:{jti}")))
         except RedisError as exc:
             raise _token_store_down(exc) from None
     return db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti == jti)) is not None

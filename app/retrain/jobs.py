@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -118,11 +118,10 @@ def recover_interrupted(app: Flask) -> int:
     with app.app_context():
         if not inspect(db.engine).has_table(RetrainJob.__tablename__):
             return 0  # before `flask db upgrade`
-        stale_before = utcnow() - timedelta(seconds=app.config["RETRAIN_STALE_SECONDS"])
         jobs = db.session.scalars(select(RetrainJob).where(RetrainJob.status.in_(ACTIVE_STATUSES))).all()
         count = 0
         for job in jobs:
-            if (job.heartbeat_at or job.created_at) < stale_before:
+            if _is_stale(job, app.config["RETRAIN_STALE_SECONDS"]):
                 mark_interrupted(job)
                 count += 1
         if count:
@@ -135,7 +134,3 @@ def update_job(job_id: int, **values: Any) -> None:
     values.setdefault("heartbeat_at", utcnow())
     db.session.execute(update(RetrainJob).where(RetrainJob.id == job_id).values(**values))
     db.session.commit()
-
-
-def now() -> datetime:
-    return utcnow()
