@@ -29,6 +29,13 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# gunicorn 25.1+ opens a control socket (for `gunicornc`) at one per-user default path
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance on the host takes
+# it over, and stopping either removes it. Off unless GUNICORN_CONTROL_SOCKET names this instance's.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 # Each worker loads the models itself; preloading would share MLflow/SQLAlchemy state across forks.
 preload_app = False
 

@@ -15,7 +15,7 @@ from app.retrain.models import RetrainJob
 from app.timeutil import utcnow
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
 from tests.imaging import holdout_digit, mnist_as_photo
-from tests.polling import poll
+from tests.polling import json_ok, poll
 
 
 @pytest.fixture
@@ -43,7 +43,7 @@ def rt(rt_app):
 
 def _wait(client, headers, job_id: int) -> dict:
     return poll(
-        lambda: client.get(f"/admin/retrain/{job_id}", headers=headers).get_json(),
+        lambda: json_ok(client.get(f"/admin/retrain/{job_id}", headers=headers)),
         lambda job: job["status"] in ("succeeded", "failed", "rejected"),
         timeout=180,
     )

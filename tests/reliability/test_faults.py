@@ -23,11 +23,14 @@ from app.extensions import db
 from app.retrain.models import RetrainJob
 from tests.conftest import TEMPLATE_LIMIT
 from tests.imaging import holdout_digit, mnist_as_photo
-from tests.polling import poll
+from tests.polling import json_ok, poll
 from tests.reliability.servers import PrivatePostgres, PrivateRedis
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = 5.0  # "fail fast": any answer during an outage comes within this many seconds
+# Tests that poll an endpoint set its limit themselves: a slow machine must not turn the default
+# per-user limit (50 per hour) into 429s half-way through a poll.
+POLL_LIMIT = "10000 per hour"
 
 
 def _photo(index: int = 0) -> bytes:
@@ -189,7 +192,9 @@ def test_token_store_outage_is_503_not_500(make_app, private_redis):
     """With REDIS_URL on the private Redis, the revoked-token list lives there. Redis down: an
     authenticated request cannot tell whether its token was revoked, so it is refused (fail closed)
     with a quick JSON 503, never accepted and never a 500."""
-    app = make_app(REDIS_URL=private_redis.url, RATELIMIT_STORAGE_URI=private_redis.url)
+    app = make_app(
+        REDIS_URL=private_redis.url, RATELIMIT_STORAGE_URI=private_redis.url, RATELIMIT_DEFAULT=POLL_LIMIT
+    )
     client = app.test_client()
     headers = _user_headers(app, client, "blocklisted")
     assert client.get("/auth/me", headers=headers).status_code == 200
@@ -221,7 +226,9 @@ def test_tracking_server_down_predictions_continue_retrain_fails_readiness_names
     shutil.copy(template_store / "mlruns" / "mlflow.db", backend / "mlflow.db")
     server = stack.start_mlflow_server(f"sqlite:///{backend / 'mlflow.db'}", tmp_path / "artifacts", tmp_path)
     try:
-        app = make_app(MLFLOW_TRACKING_URI=server.url, RETRAIN_DATA_LIMIT=TEMPLATE_LIMIT)
+        app = make_app(
+            MLFLOW_TRACKING_URI=server.url, RETRAIN_DATA_LIMIT=TEMPLATE_LIMIT, RATELIMIT_DEFAULT=POLL_LIMIT
+        )
         client = app.test_client()
         admin = _user_headers(app, client, "ml-admin", role="admin")
         first = _predict(client, admin)
@@ -242,7 +249,7 @@ def test_tracking_server_down_predictions_continue_retrain_fails_readiness_names
         assert resp.status_code in (202, 503), resp.get_json()  # was a 500 (unhandled ModelUnavailable)
         if resp.status_code == 202:
             job = poll(
-                lambda: client.get(f"/admin/retrain/{resp.get_json()['job_id']}", headers=admin).get_json(),
+                lambda: json_ok(client.get(f"/admin/retrain/{resp.get_json()['job_id']}", headers=admin)),
                 lambda j: j["status"] in ("failed", "succeeded", "rejected"),
                 timeout=60,
             )
@@ -281,7 +288,7 @@ run_job(app, job_id)
 def test_killed_retrain_process_leaves_a_job_that_restart_marks_interrupted(
     make_app, store_uri, database_url, tmp_path
 ):
-    app = make_app(MLFLOW_TRACKING_URI=store_uri)
+    app = make_app(MLFLOW_TRACKING_URI=store_uri, RATELIMIT_DEFAULT=POLL_LIMIT)
     from app.auth.services import create_user
 
     with app.app_context():
@@ -325,7 +332,9 @@ def test_killed_retrain_process_leaves_a_job_that_restart_marks_interrupted(
     # "Restart": start-up recovery, with the heartbeat now older than the stale limit.
     from app.retrain.jobs import recover_interrupted
 
-    restarted = make_app(MLFLOW_TRACKING_URI=store_uri, RETRAIN_STALE_SECONDS=1.0)
+    restarted = make_app(
+        MLFLOW_TRACKING_URI=store_uri, RETRAIN_STALE_SECONDS=1.0, RATELIMIT_DEFAULT=POLL_LIMIT
+    )
     poll(lambda: (recover_interrupted(restarted), status())[1], lambda s: s[0] == "failed", timeout=30)
     with restarted.app_context():
         job = db.session.get(RetrainJob, job_id)
@@ -340,9 +349,7 @@ def test_killed_retrain_process_leaves_a_job_that_restart_marks_interrupted(
     resp = client.post("/admin/retrain", headers=headers, json={"base": "v1"})
     assert resp.status_code == 202, resp.get_json()
     poll(
-        lambda: client.get(f"/admin/retrain/{resp.get_json()['job_id']}", headers=headers).get_json()[
-            "status"
-        ],
+        lambda: json_ok(client.get(f"/admin/retrain/{resp.get_json()['job_id']}", headers=headers))["status"],
         lambda s: s in ("failed", "succeeded", "rejected"),
         timeout=60,
     )

@@ -2,8 +2,13 @@
 
 Everything is real and on loopback: fresh PostgreSQL databases (app and MLflow), `mlflow server`,
 the `flask` CLI (models bootstrap, db upgrade, create-admin/create-user) and gunicorn with
-`-c gunicorn.conf.py`. Each HTTP request opens a new TCP connection so that the kernel spreads
-them over the workers; the `X-Served-By` header (SERVED_BY_HEADER) names the worker that answered.
+`-c gunicorn.conf.py`. The `X-Served-By` header (SERVED_BY_HEADER) names the worker that answered.
+
+Which worker accepts a new connection is the kernel's and the scheduler's choice (on a busy machine
+one worker may win every time), so a test never hopes for a spread: `worker_sessions` opens fresh
+connections until the workers it needs have each answered one (bounded), and keeps each open; a
+gthread worker serves every request of a keep-alive connection it accepted, so a request sent on
+that session is served by that worker.
 
 Proved across workers: (a) one rate limit, (b) Socket.IO notifications reach an admin connected
 to one worker whichever worker served the request, (c) one retrain at a time, (d) every worker
@@ -17,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,7 @@ import requests
 import socketio
 
 from tests.imaging import holdout_digit, mnist_as_photo
-from tests.polling import poll
+from tests.polling import json_ok, poll
 from tests.scaleout import stack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -35,6 +41,7 @@ WORKERS = 4
 V2_LIMIT = 8
 RELOAD_INTERVAL = 1.0
 WAIT = 15.0  # bound for any single expected event or state change; normally far less
+DISCOVER = 60.0  # bound for finding connections to distinct workers
 
 
 @dataclass
@@ -86,6 +93,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             MODEL_RELOAD_INTERVAL=str(RELOAD_INTERVAL),
             PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
             GUNICORN_GRACEFUL_TIMEOUT="5",
+            # Pinned connections (worker_sessions) must outlive a retrain on a slow machine.
+            GUNICORN_KEEPALIVE="600",
             LOG_LEVEL="WARNING",
         )
         # Independent: the registry (MLflow server) and the schema (app database).
@@ -116,9 +125,36 @@ def _png(index: int) -> bytes:
     return mnist_as_photo(holdout_digit(index)[0])
 
 
-def _predict(dep: Deployment, headers: dict[str, str], alias: str, index: int) -> requests.Response:
-    # requests.post without a Session: a new TCP connection per request, so workers take turns.
-    return requests.post(
+def worker_sessions(dep: Deployment, want: int, timeout: float = DISCOVER) -> dict[str, requests.Session]:
+    """`want` sessions, each on a keep-alive connection to a different worker, keyed by worker pid.
+
+    Opens rounds of concurrent fresh connections (concurrent arrivals give every worker a chance to
+    accept one), keeps one per newly seen worker and closes the rest, until `want` workers have
+    answered; fails after `timeout`."""
+    found: dict[str, requests.Session] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < want:
+        assert time.monotonic() < deadline, f"only workers {sorted(found)} accepted within {timeout}s"
+        batch = [requests.Session() for _ in range(2 * WORKERS)]
+        with ThreadPoolExecutor(len(batch)) as pool:
+            pids = list(pool.map(lambda s: _pid(s.get(f"{dep.url}/health", timeout=WAIT)), batch))
+        for pid, session in zip(pids, batch, strict=True):
+            if pid in found or len(found) >= want:
+                session.close()
+            else:
+                found[pid] = session
+    return found
+
+
+def _close(sessions: dict[str, requests.Session]) -> None:
+    for session in sessions.values():
+        session.close()
+
+
+def _predict(
+    dep: Deployment, headers: dict[str, str], alias: str, index: int, via: requests.Session | None = None
+) -> requests.Response:
+    return (via or requests).post(
         f"{dep.url}/api/{alias}/predict",
         headers=headers,
         files={"file": ("d.png", _png(index), "image/png")},
@@ -134,13 +170,18 @@ def _pid(resp: requests.Response) -> str:
 
 def test_rate_limit_is_shared_by_all_workers(deployment: Deployment) -> None:
     headers = _headers(deployment, "user")
-    statuses, pids = [], set()
-    for index in range(V2_LIMIT + 4):
-        resp = _predict(deployment, headers, "v2", index)
-        statuses.append(resp.status_code)
-        pids.add(_pid(resp))
+    sessions = list(worker_sessions(deployment, WORKERS).values())
+    statuses, pids = [], []
+    try:
+        for index in range(V2_LIMIT + 4):  # round robin over the workers
+            resp = _predict(deployment, headers, "v2", index, via=sessions[index % len(sessions)])
+            statuses.append(resp.status_code)
+            pids.append(_pid(resp))
+    finally:
+        _close(dict(enumerate(sessions)))
     assert statuses == [200] * V2_LIMIT + [429] * 4, statuses
-    assert len(pids) >= 2, f"all requests served by one worker: {pids}"
+    # Every worker served some of the allowed requests and refused some of the extra ones.
+    assert len(set(pids[:V2_LIMIT])) == WORKERS and len(set(pids[V2_LIMIT:])) == WORKERS, pids
 
 
 class AdminSocket:
@@ -187,6 +228,7 @@ def _sync(dep: Deployment, listener: AdminSocket, admin_id: int) -> None:
 def test_feedback_notifications_reach_an_admin_on_another_worker(deployment: Deployment) -> None:
     admin_login = _login(deployment.url, deployment.admin["username"], deployment.admin["password"])
     user_headers = _headers(deployment, "user")
+    sessions = list(worker_sessions(deployment, WORKERS).values())
     listener = AdminSocket()
     listener.sio.connect(
         deployment.url, auth={"token": admin_login["access_token"]}, transports=["websocket"],
@@ -203,11 +245,12 @@ def test_feedback_notifications_reach_an_admin_on_another_worker(deployment: Dep
         pids: set[str] = set()
         for index in range(12):
             _, label = holdout_digit(100 + index)
-            pred = _predict(deployment, user_headers, "v1", 100 + index)
+            # Prediction and feedback each from another worker, round robin over all of them.
+            pred = _predict(deployment, user_headers, "v1", 100 + index, via=sessions[index % WORKERS])
             assert pred.status_code == 200, pred.text
             body = pred.json()
             verdict = {"correct": True} if body["prediction"] == label else {"correct": False, "label": label}
-            fb = requests.post(
+            fb = sessions[(index + 1) % WORKERS].post(
                 f"{deployment.url}/feedback",
                 headers=user_headers,
                 json={"prediction_id": body["prediction_id"], **verdict},
@@ -216,11 +259,12 @@ def test_feedback_notifications_reach_an_admin_on_another_worker(deployment: Dep
             assert fb.status_code == 201, fb.text
             feedback_ids.add(str(fb.json()["id"]))
             pids |= {_pid(pred), _pid(fb)}
-        assert len(pids) >= 2, f"all requests served by one worker: {pids}"
+        assert len(pids) == WORKERS, f"requests were not served by every worker: {pids}"
         # Every post, whichever worker served it, reached the one worker holding the WebSocket.
         assert listener.collect("feedback_received", feedback_ids, "feedback_id") == feedback_ids
     finally:
         listener.sio.disconnect()
+        _close(dict(enumerate(sessions)))
 
 
 def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployment: Deployment) -> None:
@@ -231,30 +275,31 @@ def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployme
     barrier = threading.Barrier(attempts)
     answers: list[requests.Response] = []
     lock = threading.Lock()
+    # Each session's pinned connection carries one of the attempts: they reach every worker.
+    pinned = list(worker_sessions(deployment, WORKERS).values())
 
-    def post() -> None:
+    def post(via: requests.Session) -> None:
         barrier.wait(timeout=WAIT)
-        resp = requests.post(
-            f"{deployment.url}/admin/retrain", headers=headers, json={"base": "v1"}, timeout=WAIT
-        )
+        resp = via.post(f"{deployment.url}/admin/retrain", headers=headers, json={"base": "v1"}, timeout=WAIT)
         with lock:
             answers.append(resp)
 
-    threads = [threading.Thread(target=post) for _ in range(attempts)]
+    threads = [threading.Thread(target=post, args=(pinned[i % WORKERS],)) for i in range(attempts)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=2 * WAIT)
+    _close(dict(enumerate(pinned)))
     statuses = sorted(r.status_code for r in answers)
     assert statuses == [202] + [409] * (attempts - 1), [(r.status_code, r.text) for r in answers]
     job_id = next(r.json()["job_id"] for r in answers if r.status_code == 202)
     conflicts = {r.json()["error"]["details"]["job_id"] for r in answers if r.status_code == 409}
     assert conflicts == {job_id}
-    assert len({_pid(r) for r in answers}) >= 2, "the concurrent retrains all hit one worker"
+    assert len({_pid(r) for r in answers}) == WORKERS, "the concurrent retrains did not reach every worker"
 
     job_url = f"{deployment.url}/admin/retrain/{job_id}"
     job = poll(
-        lambda: requests.get(job_url, headers=headers, timeout=WAIT).json(),
+        lambda: json_ok(requests.get(job_url, headers=headers, timeout=WAIT)),
         lambda j: j["status"] in ("succeeded", "failed", "rejected"),
         timeout=90,
         interval=0.25,
@@ -264,17 +309,22 @@ def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployme
     assert new != before
 
     # (d) Within the reload interval every worker serves the new version: 20 consecutive answers,
-    # from several workers, all carry it. Bounded by a few reload intervals plus model loading.
+    # round robin over connections to every worker, all carry it. Bounded by a few reload intervals
+    # plus model loading (and finding the workers).
+    sessions = list(worker_sessions(deployment, WORKERS).values())
     streak: list[tuple[str, str]] = []
     deadline = time.monotonic() + 10 * RELOAD_INTERVAL + WAIT
     promoted_at = time.monotonic()
+    sent = 0
     while len(streak) < 20:
         assert time.monotonic() < deadline, f"workers still serve old versions; last streak {streak}"
-        resp = _predict(deployment, headers, "v1", len(streak))
+        resp = _predict(deployment, headers, "v1", len(streak), via=sessions[sent % WORKERS])
+        sent += 1
         assert resp.status_code == 200, resp.text
         served = (resp.json()["model_version"], _pid(resp))
         streak = streak + [served] if served[0] == new else []
+    _close(dict(enumerate(sessions)))
     pids = {pid for _, pid in streak}
-    assert len(pids) >= 2, f"the new version was only seen from one worker: {pids}"
+    assert len(pids) == WORKERS, f"the new version was not seen from every worker: {pids}"
     took = time.monotonic() - promoted_at
     print(f"new version {new} on workers {sorted(pids)} {took:.1f}s after promotion was seen")
