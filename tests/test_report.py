@@ -70,7 +70,7 @@ def admin(make_user, login) -> tuple[dict, dict]:
 
 def test_empty_report_is_200_with_zeros_and_a_message(client, admin):
     body = client.get("/admin/report", headers=admin[1]).get_json()
-    assert body["total_feedback"] == 0 and body["accuracy"] == 0.0
+    assert body["total_feedback"] == 0 and body["accuracy"] is None and body["accuracy_percentage"] == 0.0
     assert body["per_version"] == [] and body["comparison"] is None
     assert "No feedback yet" in body["message"]
     assert body["confusion_matrix"] == [[0] * 10 for _ in range(10)]
@@ -82,7 +82,10 @@ def test_report_figures_match_hand_computed_fixture(app, client, admin):
     _seed(app, user["id"], "v2", "2", judged=50, correct=45)
     body = client.get("/admin/report", headers=headers).get_json()
     assert body["total_feedback"] == 90 and body["correct"] == 75 and body["incorrect"] == 15
-    assert body["accuracy"] == pytest.approx(100 * 75 / 90, abs=1e-4)
+    # One unit: fractions, like accuracy_ci and the rows; the original API's percent keeps its name.
+    assert body["accuracy"] == pytest.approx(75 / 90, abs=1e-6)
+    assert body["accuracy_percentage"] == pytest.approx(100 * 75 / 90, abs=1e-4)
+    assert body["accuracy_ci"][0] < body["accuracy"] < body["accuracy_ci"][1]
     assert body["accuracy_ci"] == pytest.approx([0.7430611369669119, 0.8963151126568701], abs=1e-6)
     v1, v2 = body["per_version"]
     assert (v1["model_version"], v1["requests"], v1["feedback"], v1["correct"]) == ("1", 50, 40, 30)
@@ -92,6 +95,7 @@ def test_report_figures_match_hand_computed_fixture(app, client, admin):
     assert (v2["ci_low"], v2["ci_high"]) == pytest.approx((0.7863976856252034, 0.9565242350681095), abs=1e-6)
     assert v1["mean_latency_ms"] == 2.0 and v2["mean_latency_ms"] == 4.0
     assert [a["arm"] for a in body["per_arm"]] == ["v1", "v2"]
+    assert [a["model_version"] for a in body["per_arm"]] == ["1", "2"]  # was missing ("–" on /admin)
     cmp = body["comparison"]
     assert cmp["arms"] == ["v1", "v2"]
     assert cmp["z"] == pytest.approx(-1.8973665961010282, abs=1e-6)
@@ -147,3 +151,11 @@ def test_report_csv_and_admin_only(app, client, admin, user_headers):
     ]
     assert client.get("/admin/report", headers=user_headers).status_code == 403
     assert client.get("/admin/report").status_code == 401
+
+
+def test_per_arm_rows_name_every_version_the_arm_served(app, client, admin):
+    user, headers = admin
+    _seed(app, user["id"], "v2", "2", judged=3, correct=3)
+    _seed(app, user["id"], "v2", "5", judged=2, correct=1)  # a retrain moved v2 from 2 to 5
+    body = client.get("/admin/report", headers=headers).get_json()
+    assert [(a["arm"], a["model_version"], a["feedback"]) for a in body["per_arm"]] == [("v2", "2, 5", 5)]

@@ -138,6 +138,25 @@ def confusion_matrix(since: datetime | None, until: datetime | None) -> list[lis
     return matrix
 
 
+def _versions_per_arm(
+    since: datetime | None, until: datetime | None, experiment: str
+) -> dict[str, list[str]]:
+    """The model versions each arm served in the window (a retrain can move an arm's alias)."""
+    rows = db.session.execute(
+        select(Prediction.ab_arm, Prediction.model_version)
+        .where(
+            Prediction.ab_arm.is_not(None),
+            Prediction.ab_experiment == experiment,
+            *_window(Prediction.created_at, since, until),
+        )
+        .distinct()
+    ).all()
+    out: dict[str, list[str]] = {}
+    for arm, version in rows:
+        out.setdefault(str(arm), []).append(str(version))
+    return {arm: sorted(vs, key=_sort_key) for arm, vs in out.items()}
+
+
 def build_report(since: datetime | None, until: datetime | None, experiment: str) -> dict[str, Any]:
     total, correct = db.session.execute(
         select(func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0))).where(
@@ -155,8 +174,10 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         Prediction.ab_arm.is_not(None),
         Prediction.ab_experiment == experiment,
     )
+    versions = _versions_per_arm(since, until, experiment)
     for row in per_arm:
         row["arm"] = row["key"]
+        row["model_version"] = ", ".join(versions.get(row["key"], []))
     low, high = wilson_interval(correct, total)
     report: dict[str, Any] = {
         "since": since,
@@ -165,7 +186,10 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         "total_feedback": total,
         "correct": correct,
         "incorrect": total - correct,
-        "accuracy": round(100.0 * correct / total, 4) if total else 0.0,
+        # Fractions everywhere, like per_version / per_arm and accuracy_ci; the original API's
+        # percentage stays under its original name for its clients.
+        "accuracy": _round(correct / total) if total else None,
+        "accuracy_percentage": round(100.0 * correct / total, 4) if total else 0.0,
         "accuracy_ci": [_round(low), _round(high)] if total else None,
         "per_version": per_version,
         "per_arm": per_arm,

@@ -55,7 +55,9 @@ class ReportArgs(ma.Schema):
 
 
 class VersionRowSchema(ma.Schema):
-    model_version = ma.fields.String()
+    model_version = ma.fields.String(
+        metadata={"description": "The version; on per_arm rows, all versions the arm served, comma-separated"}
+    )
     arm = ma.fields.String()
     alias = ma.fields.String(allow_none=True)
     requests = ma.fields.Integer()
@@ -85,8 +87,18 @@ class ReportSchema(ma.Schema):
     total_feedback = ma.fields.Integer()
     correct = ma.fields.Integer()
     incorrect = ma.fields.Integer()
-    accuracy = ma.fields.Float(metadata={"description": "Percent"})
-    accuracy_ci = ma.fields.List(ma.fields.Float(allow_none=True), allow_none=True)
+    accuracy = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "Fraction (0-1) of judged predictions that were right; null if none"},
+    )
+    accuracy_percentage = ma.fields.Float(
+        metadata={"description": "The same in percent (0 if none): the original API's key, for its clients"}
+    )
+    accuracy_ci = ma.fields.List(
+        ma.fields.Float(allow_none=True),
+        allow_none=True,
+        metadata={"description": "95 % Wilson interval, fractions"},
+    )
     per_version = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     per_arm = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     comparison = ma.fields.Nested(ComparisonSchema, allow_none=True)

@@ -241,13 +241,3 @@ def test_normalise_array_accepts_flat_and_rejects_blank():
     assert abs(centre_of_mass(out)[1] - 14) <= 1
     with pytest.raises(errors.BlankImage):
         normalise_array(np.zeros((28, 28)))
-
-
-def test_small_png_is_fast():
-    data = png_bytes(draw_digit("7").resize((64, 64)))
-    preprocess_image(data)
-    t0 = time.perf_counter()
-    for _ in range(200):
-        preprocess_image(data)
-    per_image = (time.perf_counter() - t0) / 200
-    assert per_image < 0.003  # ~0.2 ms measured; loose bound for noisy CI machines

@@ -242,18 +242,9 @@
     $("report-total").dataset.loaded = "1";
   }
 
-  /* The overall accuracy as a fraction: the API may give it as a fraction or as a percentage;
-   * correct / total_feedback says which. */
+  /* The overall accuracy: a fraction, like every other accuracy in the report. */
   function overallAccuracy(r) {
-    var acc = r.accuracy;
-    var total = r.total_feedback;
-    if (typeof acc !== "number" || !isFinite(acc)) return null;
-    if (!total) return acc > 1 ? acc / 100 : acc === 0 ? null : acc;
-    if (typeof r.correct === "number" && total > 0) {
-      var frac = r.correct / total;
-      return Math.abs(acc - frac * 100) < Math.abs(acc - frac) ? acc / 100 : acc;
-    }
-    return acc > 1 ? acc / 100 : acc;
+    return typeof r.accuracy === "number" && isFinite(r.accuracy) ? r.accuracy : null;
   }
 
   function scheduleReport() {
