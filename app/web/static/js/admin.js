@@ -20,7 +20,7 @@
   var socket = null;
   var tracked = null; // {id, timer}
   var reportTimer = null;
-  var forbiddenShown = false;
+  var forbidden = false; // an admin API answered 403 to this sign-in
 
   /* ---------------- helpers ---------------- */
 
@@ -31,12 +31,29 @@
     node.hidden = !text;
   }
 
-  /* Handle a failed call: 403 means "admins only" (said once, at the top); others go to the section. */
+  /* Signed in but not an administrator (by the role the sign-in returned, or a 403 since: the role
+   * may have been taken away): one message instead of the page, no admin controls. */
+  function isAdmin() {
+    var user = DS.auth.user;
+    return !forbidden && (!user || !user.role || user.role === "admin");
+  }
+
+  function showNotAdmin() {
+    var user = DS.auth.user;
+    var who = user && user.username ? user.username : "this account";
+    hint.textContent =
+      "This page is for administrators. You are signed in as " + who +
+      ", which is not an administrator account: sign out and sign in as an administrator.";
+    hint.className = "notice";
+    hint.dataset.state = "not-admin";
+  }
+
+  /* Handle a failed call: 403 means "not an administrator": the page says it once, in place of the
+   * admin sections; others go to the section. */
   function failed(section, what, res) {
     if (res.status === 403) {
-      if (!forbiddenShown) DS.showError("Admins only: " + DS.messageOf(res.error, false));
-      forbiddenShown = true;
-      sectionError(section, "Admins only.");
+      forbidden = true;
+      onAuth();
       return;
     }
     if (res.status === 401 && !DS.auth.isSignedIn()) {
@@ -574,16 +591,27 @@
   /* ---------------- wiring ---------------- */
 
   function loadAll() {
-    forbiddenShown = false;
     DS.showError("");
+    if (!isAdmin()) return Promise.resolve();
     return Promise.all([loadReport(), loadAB(), loadModels(), loadJobs()]);
   }
 
+  var HINT = hint.textContent;
+
   function onAuth() {
     var on = DS.auth.isSignedIn();
-    content.hidden = !on;
-    hint.hidden = on;
-    if (!on) {
+    if (!on) forbidden = false; // a new sign-in gets a fresh chance
+    var admin = on && isAdmin();
+    content.hidden = !admin;
+    hint.hidden = admin;
+    if (on && !admin) {
+      showNotAdmin();
+    } else {
+      hint.textContent = HINT;
+      hint.className = "muted";
+      delete hint.dataset.state;
+    }
+    if (!admin) {
       delete document.body.dataset.loaded;
       disconnectSocket();
       stopTracking();

@@ -158,8 +158,15 @@
     });
   }
 
+  var SIGN_IN = "Sign in to predict: use the form at the top of the page, or register a new account there.";
+
   predictBtn.addEventListener("click", async function () {
     DS.showError("");
+    if (!DS.auth.isSignedIn()) {
+      // Predictions need an account: say so in words, before sending anything.
+      DS.showError(SIGN_IN);
+      return;
+    }
     predictBtn.disabled = true;
     predictBtn.textContent = "Predicting…";
     try {
@@ -174,7 +181,12 @@
       if (!res.ok) {
         resetResult();
         var msg = DS.messageOf(res.error, false);
-        if (res.status === 401 && !DS.auth.isSignedIn()) msg = "Sign in (or register) first. " + msg;
+        // A 401 here means the session ended (expired, revoked or signed out elsewhere): the
+        // server's wording is for developers.
+        if (res.status === 401) {
+          DS.auth.clear();
+          msg = "Your session has ended. " + SIGN_IN;
+        }
         DS.showError(msg);
         return;
       }
