@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: run test install install-dev browser lint serve-prod bench clean
+.PHONY: run test smoke install install-dev browser lint serve-prod bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ run: $(VENV)/.runtime
 
 test: $(VENV)/.dev browser
 	$(PY) -m pytest
+
+# The README's curl walk-through, as written, against a server started like `make run` (free port,
+# temporary database and MLflow store: instance/ and mlruns/ are not touched); checks every answer.
+smoke: $(VENV)/.dev
+	$(PY) -m tests.smoke.readme_walkthrough
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

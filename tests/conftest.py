@@ -29,9 +29,15 @@ def _on_postgres() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres` (`redis`) belong to the PostgreSQL (REDIS_URL) pass: deselected (not
-    skipped) elsewhere."""
-    enabled = {"postgres": _on_postgres(), "redis": bool(os.environ.get("REDIS_URL"))}
+    """Tests marked `postgres` (`redis`) belong to the PostgreSQL (REDIS_URL) pass, `smoke` to the
+    embedded-defaults pass: deselected (not skipped) elsewhere."""
+    # `smoke` (the README walk-through) always runs on the embedded defaults, whatever DATABASE_URL
+    # says: once, in the embedded-defaults pass, is enough.
+    enabled = {
+        "postgres": _on_postgres(),
+        "redis": bool(os.environ.get("REDIS_URL")),
+        "smoke": not os.environ.get("DATABASE_URL"),
+    }
     off = [marker for marker, on in enabled.items() if not on]
     if not off:
         return
