@@ -48,11 +48,18 @@ HIGH_LIMITS = {
 }
 
 
+# Playwright's `expect` waits 5 s by default (set_default_timeout covers actions only): too tight
+# for a page that signs in, loads four admin APIs and connects Socket.IO on a busy 2-core machine.
+EXPECT_TIMEOUT_MS = 15_000
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium package")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
@@ -103,7 +110,7 @@ def new_tab(browser: object, serve: Callable[[Flask], str]) -> Iterator[Callable
 
     def factory() -> Tab:
         context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(EXPECT_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
         tab = Tab(page)
