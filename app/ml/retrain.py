@@ -205,13 +205,13 @@ def retrain(
     elif new_acc >= baseline_acc + margin:
         promoted = True
         decision = (
-            f"promoted to {promote_to}: holdout {new_acc:.4f} >= current version {current.version} "
+            f"promoted to {promote_to}: holdout {new_acc:.4f} >= current version {current.version}'s "
             f"{baseline_acc:.4f} + margin {margin:g}"
         )
     else:
         promoted = False
         decision = (
-            f"rejected for {promote_to}: holdout {new_acc:.4f} < current version {current.version} "
+            f"rejected for {promote_to}: holdout {new_acc:.4f} < current version {current.version}'s "
             f"{baseline_acc:.4f} + margin {margin:g}"
         )
     # Record the decision before touching the alias: if this fails, nothing moved.

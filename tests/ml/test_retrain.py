@@ -118,7 +118,7 @@ def test_shuffled_labels_are_rejected_by_the_gate(store_uri):
     assert not res.promoted and res.holdout_accuracy < 0.3
     assert res.decision.startswith("rejected for v2")
     # MLflow's version number, said as one: "v2" is an alias here, "version 2" a registry version.
-    assert f"< current version {before['v2']} " in res.decision, res.decision
+    assert f"< current version {before['v2']}'s " in res.decision, res.decision
     assert registry.registry_aliases(client) == before
     mv = client.get_model_version(registry.MODEL_NAME, res.registered_version)
     assert mv.tags["promoted"] == "false" and mv.tags["promotion_decision"] == res.decision
