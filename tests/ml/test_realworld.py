@@ -123,3 +123,18 @@ def test_gate_needs_both_holdout_and_real_world():
         "v2", new={"holdout": 0.5, "real-world": 0.5}, current=None, current_version=None, margin=0
     )
     assert ok and "did not exist" in why
+
+
+def test_committed_drawn_kind_matches_its_generator():
+    """The font-free part of the set regenerates byte for byte from the script
+    and its seed (the printed kinds need the Debian fonts, see app/ml/synth.py)."""
+    s = realworld.load()
+    k = synth.KINDS.index("drawn")
+    rng = np.random.default_rng([synth.EVAL_SEED, k])
+    fresh = [
+        synth.degrade("drawn", synth.draw_strokes(digit, rng), rng)
+        for digit in range(10)
+        for _ in range(synth.PER_DIGIT)
+    ]
+    stored = [b for b, kind in zip(s.blobs, s.kinds, strict=True) if kind == k]
+    assert fresh == stored
