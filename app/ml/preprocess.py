@@ -139,7 +139,7 @@ def ink_from_gray(gray: np.ndarray) -> np.ndarray:
       ends up 20 px tall anyway; averaging also lowers sensor noise);
     * polarity: the background is estimated from the border; a light one means
       dark-on-light, which is inverted;
-    * uneven lighting: a plane fitted to the background pixels is subtracted;
+    * uneven lighting: a plane through the four borders' medians is subtracted;
     * contrast is stretched to the ink's peak, measured on a 3x3-smoothed copy
       so single noisy pixels do not set it;
     * noise: pixels far from any real stroke (smoothed ink below
