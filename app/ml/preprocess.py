@@ -33,6 +33,7 @@ NOISE_THRESHOLD = 0.15  # ink below this (after contrast stretch) is background
 MIN_CONTRAST = 0.08  # ink/background difference below this means "blank"
 WORK_SIDE = 256  # big uploads are shrunk to this before numpy work (speed)
 CLEAN_SIDE = 80  # ink maps are box-reduced towards this before cleaning (speed, noise)
+CLEAN_SPREAD = 0.01  # border spread (MAD) below this: a clean canvas, no noise cleaning
 STROKE_LEVEL = 0.35  # smoothed ink below this share of the peak is not near a stroke
 
 # Pillow's own bomb guard, lowered to our default so a huge declared size
@@ -137,14 +138,14 @@ def ink_from_gray(gray: np.ndarray) -> np.ndarray:
 
     * big pictures are box-reduced to at most ``CLEAN_SIDE`` pixels a side (the digit
       ends up 20 px tall anyway; averaging also lowers sensor noise);
-    * polarity: the background is estimated from the border; a light one means
-      dark-on-light, which is inverted;
+    * polarity: the background is estimated from the borders' medians; a light
+      one means dark-on-light, which is inverted;
     * uneven lighting: a plane through the four borders' medians is subtracted;
     * contrast is stretched to the ink's peak, measured on a 3x3-smoothed copy
       so single noisy pixels do not set it;
-    * noise: pixels far from any real stroke (smoothed ink below
-      ``STROKE_LEVEL`` of the peak, dilated a little) are zeroed, so specks do
-      not widen the crop.
+    * noise (only when the border shows any): pixels far from any real stroke
+      (smoothed ink below ``STROKE_LEVEL`` of the peak, dilated a little) are
+      zeroed, so specks do not widen the crop.
     """
     g = np.asarray(gray, dtype=np.float32)
     f = -(-max(g.shape) // CLEAN_SIDE)  # ceil: at most CLEAN_SIDE px on a side
@@ -152,17 +153,26 @@ def ink_from_gray(gray: np.ndarray) -> np.ndarray:
         h, w = (g.shape[0] // f) * f, (g.shape[1] // f) * f
         if h and w:
             g = g[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3))
-    border = np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
-    ink = 1.0 - g if _median(border) > 0.5 else g.copy()
-    ink -= _background_plane(ink)
-    smooth = ndimage.uniform_filter(ink, size=3, mode="nearest") if min(ink.shape) >= 3 else ink
+    sides = [_median(g[0]), _median(g[-1]), _median(g[:, 0]), _median(g[:, -1])]
+    if sum(sides) > 2.0:  # light background: dark-on-light, invert
+        ink = 1.0 - g
+        sides = [1.0 - v for v in sides]
+    else:
+        ink = g.copy()
+    plane, spread = _background_plane(ink, *sides)
+    ink -= plane
+    if spread < CLEAN_SPREAD or min(ink.shape) < 3:
+        # A clean canvas (the common case): no noise to mask, skip the filters.
+        peak = float(ink.max())
+        if peak < MIN_CONTRAST:
+            return np.zeros_like(ink)
+        return np.clip(ink / peak, 0.0, 1.0)
+    smooth = ndimage.uniform_filter(ink, size=3, mode="nearest")
     peak = float(smooth.max())
     if peak < MIN_CONTRAST:
         return np.zeros_like(ink)
     ink = np.clip(ink / peak, 0.0, 1.0)
-    if min(ink.shape) >= 3:
-        near = ndimage.maximum_filter(smooth >= STROKE_LEVEL * peak, size=3, mode="constant")
-        ink *= near
+    ink *= ndimage.maximum_filter(smooth >= STROKE_LEVEL * peak, size=3, mode="constant")
     return ink
 
 
@@ -173,13 +183,14 @@ def _median(a: np.ndarray) -> float:
     return float(s[n // 2]) if n % 2 else float(0.5 * (s[n // 2 - 1] + s[n // 2]))
 
 
-def _background_plane(ink: np.ndarray) -> np.ndarray:
-    """The background as a plane, from the medians of the four borders (a
-    digit rarely covers half of any border; a light gradient is linear
-    enough there), lifted by the border's spread so sensor noise is not ink."""
+def _background_plane(
+    ink: np.ndarray, top: float, bottom: float, left: float, right: float
+) -> tuple[np.ndarray, float]:
+    """The background as a plane through the medians of the four borders (a
+    digit rarely covers half of any border; a light gradient is linear enough
+    there), lifted by the border's spread so sensor noise is not ink.
+    Returns (plane, spread)."""
     h, w = ink.shape
-    top, bottom = _median(ink[0]), _median(ink[-1])
-    left, right = _median(ink[:, 0]), _median(ink[:, -1])
     sy = (bottom - top) / max(h - 1, 1)
     sx = (right - left) / max(w - 1, 1)
     yy = (np.arange(h, dtype=np.float32) - (h - 1) / 2)[:, None] * sy
@@ -190,7 +201,7 @@ def _background_plane(ink: np.ndarray) -> np.ndarray:
     )
     level = _median(border)
     spread = _median(np.abs(border - level))
-    return plane + (level + 2.0 * spread)
+    return plane + (level + 2.0 * spread), spread
 
 
 def normalise_array(ink: np.ndarray) -> np.ndarray:
