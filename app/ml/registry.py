@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
-from app.ml import data, models
+from app.ml import data, models, realworld
 from app.ml.errors import ModelNotFound, ModelUnavailable
 
 MODEL_NAME = "digit-classifier"
@@ -165,11 +165,16 @@ def log_model_run(
     metrics: dict[str, float] | None = None,
     json_artifacts: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    real_world: dict[str, Any] | None = None,
 ) -> tuple[str, str, dict[str, Any], dict[str, float]]:
-    """Log one training run (fluent API; call ``configure`` first).
+    """Log one training run (fluent API; call ``configure`` first), with the
+    holdout and the real-world evaluation set (overall and per kind;
+    ``real_world`` is computed here when not given).
 
     Returns (run_id, model_uri, params, metrics) as logged.
     """
+    if real_world is None:
+        real_world = realworld.evaluate(model)
     all_params: dict[str, Any] = {
         "family": family,
         "n_train": int(len(y_train)),
@@ -184,6 +189,7 @@ def log_model_run(
         "converged": float(models.converged(model)),
         **{f"holdout_precision_{c}": p for c, p in enumerate(holdout["precision"])},
         **{f"holdout_recall_{c}": r for c, r in enumerate(holdout["recall"])},
+        **realworld.metrics(real_world),
         **(metrics or {}),
     }
     example = np.asarray(X_train[:2], dtype=np.float32)
@@ -199,6 +205,7 @@ def log_model_run(
             )
             mlflow.log_artifact(str(png))
         mlflow.log_dict(holdout["report"], "classification_report.json")
+        mlflow.log_dict(real_world, "realworld.json")
         for fname, obj in (json_artifacts or {}).items():
             mlflow.log_dict(obj, fname)
         info = mlflow.sklearn.log_model(
@@ -250,34 +257,54 @@ def bootstrap(
     todo = [(a, f) for a, f in BOOTSTRAP_PLAN if existing[a] is None]
     if todo:
         split = data.load_split(limit=limit)
+        train_set = data.training_set(limit=limit)
         exp_id = ensure_experiment(client, BOOTSTRAP_EXPERIMENT, tracking_uri)
         for alias, family in todo:
-            log(f"training {alias} ({family}) on {len(split.y_train)} images")
+            log(f"training {alias} ({family}) on {len(train_set.y)} images")
             hp = models.resolve_hyperparams(family)
             t0 = time.perf_counter()
-            model = models.train(family, split.X_train, split.y_train, seed=0, **hp)
+            model = models.train(
+                family, train_set.X, train_set.y, sample_weight=train_set.weight, seed=0, **hp
+            )
             seconds = time.perf_counter() - t0
             holdout = models.evaluate(model, split.X_holdout, split.y_holdout)
+            real_world = realworld.evaluate(model)
             run_id, uri, _, _ = log_model_run(
                 experiment_id=exp_id,
                 run_name=f"bootstrap-{alias}-{family}",
                 model=model,
                 family=family,
                 hyperparams=hp,
-                X_train=split.X_train,
-                y_train=split.y_train,
+                X_train=train_set.X,
+                y_train=train_set.y,
                 holdout=holdout,
                 train_seconds=seconds,
-                params={"seed": 0, "limit": limit, "alias": alias},
+                params={
+                    "seed": 0,
+                    "limit": limit,
+                    "alias": alias,
+                    "n_mnist": train_set.n_mnist,
+                    "n_synthetic": len(train_set.y) - train_set.n_mnist,
+                    "synthetic_weight": data.SYNTHETIC_WEIGHT,
+                },
+                real_world=real_world,
             )
             version = register(
                 client,
                 uri,
                 run_id,
-                {"family": family, "alias_at_bootstrap": alias, "holdout_accuracy": holdout["accuracy"]},
+                {
+                    "family": family,
+                    "alias_at_bootstrap": alias,
+                    "holdout_accuracy": holdout["accuracy"],
+                    "realworld_accuracy": real_world["accuracy"],
+                },
             )
             set_alias(client, alias, version)
-            log(f"{alias}: version {version}, holdout accuracy {holdout['accuracy']:.4f}, {seconds:.1f}s")
+            log(
+                f"{alias}: version {version}, holdout accuracy {holdout['accuracy']:.4f}, "
+                f"real-world {real_world['accuracy']:.4f}, {seconds:.1f}s"
+            )
             created.append(alias)
             runs[alias] = run_id
             accuracy[alias] = holdout["accuracy"]

@@ -2,10 +2,11 @@
 images (already passed through ``preprocess_image``), runs this in a worker
 and marks its job failed if an exception propagates.
 
-Gate: the target alias moves to the new version only when
-``new_holdout_accuracy >= current_holdout_accuracy + margin`` on the fixed
-holdout. The alias is moved last, so any failure before it leaves the alias
-where it was.
+Gate: the target alias moves to the new version only when it is at least the
+current version's accuracy plus ``margin`` on *both* the fixed MNIST holdout
+and the real-world evaluation set (``app.ml.realworld``), so a retrain cannot
+buy MNIST points with real uploads or the reverse. The alias is moved last,
+so any failure before it leaves the alias where it was.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from app.ml import data, models, registry
+from app.ml import data, models, realworld, registry
 
 FEEDBACK_EVAL_FRACTION = 0.2  # newest share of feedback kept out of training
 MIN_FEEDBACK_FOR_SPLIT = 5  # below this, all feedback is used for training
@@ -35,6 +36,8 @@ class RetrainResult:
     feedback_accuracy: float | None
     promoted: bool
     decision: str
+    realworld_accuracy: float | None = None
+    baseline_realworld_accuracy: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     n_feedback_used: int = 0
@@ -68,6 +71,31 @@ def split_feedback(n: int, times: Sequence[Any] | None) -> tuple[np.ndarray, np.
         return order, np.array([], dtype=np.int64)
     n_eval = max(1, math.ceil(n * FEEDBACK_EVAL_FRACTION))
     return order[: n - n_eval], order[n - n_eval :]
+
+
+def gate(
+    target: str | None,
+    *,
+    new: dict[str, float],
+    current: dict[str, float | None] | None,
+    current_version: str | None,
+    margin: float,
+) -> tuple[bool, str]:
+    """Promotion decision: every score of ``new`` (holdout, real-world) must be
+    at least the current version's plus ``margin``. Returns (promoted, decision)."""
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in new.items())
+    if target is None:
+        return False, f"not promoted: no target alias requested ({scores})"
+    if current is None or any(current.get(name) is None for name in new):
+        return True, f"promoted to {target}: alias did not exist ({scores})"
+    checks = [(name, value, float(current[name])) for name, value in new.items()]
+    promoted = all(value >= old + margin for _, value, old in checks)
+    verdicts = "; ".join(
+        f"{name} {value:.4f} {'>=' if value >= old + margin else '<'} current version {current_version}'s "
+        f"{old:.4f} + margin {margin:g}"
+        for name, value, old in checks
+    )
+    return promoted, f"{'promoted to' if promoted else 'rejected for'} {target}: {verdicts}"
 
 
 def retrain(
@@ -121,27 +149,30 @@ def retrain(
     note = "no new feedback" if len(fy) == 0 else ""
 
     split = data.load_split(limit=limit)
-    y_base = split.y_train
+    train_set = data.training_set(limit=limit)
+    y_base = train_set.y
     if shuffle_labels:
         y_base = np.random.default_rng(seed).permutation(y_base)  # test hook: a worse model
-    X = np.concatenate([split.X_train, fX[tr_idx]])
+    X = np.concatenate([train_set.X, fX[tr_idx]])
     y = np.concatenate([y_base, fy[tr_idx]])
-    weight = np.concatenate([np.ones(len(y_base)), np.full(len(tr_idx), float(feedback_weight))])
+    weight = np.concatenate([train_set.weight, np.full(len(tr_idx), float(feedback_weight))])
 
     progress(10, f"training {family} on {len(y)} images ({len(tr_idx)} from feedback)")
     t0 = time.perf_counter()
-    model = models.train(family, X, y, sample_weight=weight if len(tr_idx) else None, seed=seed, **hp)
+    model = models.train(family, X, y, sample_weight=weight, seed=seed, **hp)
     train_seconds = time.perf_counter() - t0
 
-    progress(55, "evaluating on holdout")
+    progress(55, "evaluating on holdout and real-world set")
     holdout = models.evaluate(model, split.X_holdout, split.y_holdout)
+    real_world = realworld.evaluate(model)
     feedback_eval = models.evaluate(model, fX[ev_idx], fy[ev_idx]) if len(ev_idx) else None
     target = promote_to or base_alias
     current = registry.get_alias_version(client, target)
-    baseline_acc = baseline_fb = None
+    baseline_acc = baseline_fb = baseline_rw = None
     if current is not None:
         cur_model = registry.load_version(client, current.version)
         baseline_acc = models.evaluate(cur_model, split.X_holdout, split.y_holdout)["accuracy"]
+        baseline_rw = realworld.evaluate(cur_model)["accuracy"]
         if len(ev_idx):
             baseline_fb = models.evaluate(cur_model, fX[ev_idx], fy[ev_idx])["accuracy"]
 
@@ -168,7 +199,9 @@ def retrain(
             "base_version": str(base.version),
             "seed": seed,
             "limit": limit,
-            "n_mnist": int(len(y_base)),
+            "n_mnist": train_set.n_mnist,
+            "n_synthetic": len(train_set.y) - train_set.n_mnist,
+            "synthetic_weight": data.SYNTHETIC_WEIGHT,
             "n_feedback_total": int(len(fy)),
             "n_feedback_train": int(len(tr_idx)),
             "n_feedback_eval": int(len(ev_idx)),
@@ -182,8 +215,10 @@ def retrain(
         metrics={
             "feedback_accuracy": feedback_eval["accuracy"] if feedback_eval else None,
             "baseline_accuracy": baseline_acc,
+            "baseline_realworld_accuracy": baseline_rw,
             "baseline_feedback_accuracy": baseline_fb,
         },
+        real_world=real_world,
         json_artifacts={
             "feedback_ids.json": {"train": used_ids, "eval": eval_ids},
             "feedback_eval.json": feedback_eval["report"] if feedback_eval else {},
@@ -194,26 +229,25 @@ def retrain(
 
     progress(85, "registering model version")
     version = registry.register(
-        client, uri, run_id, {**tags, "family": family, "holdout_accuracy": holdout["accuracy"]}
+        client,
+        uri,
+        run_id,
+        {
+            **tags,
+            "family": family,
+            "holdout_accuracy": holdout["accuracy"],
+            "realworld_accuracy": real_world["accuracy"],
+        },
     )
 
-    new_acc = holdout["accuracy"]
-    if promote_to is None:
-        promoted, decision = False, f"not promoted: no target alias requested (holdout {new_acc:.4f})"
-    elif baseline_acc is None:
-        promoted, decision = True, f"promoted to {promote_to}: alias did not exist (holdout {new_acc:.4f})"
-    elif new_acc >= baseline_acc + margin:
-        promoted = True
-        decision = (
-            f"promoted to {promote_to}: holdout {new_acc:.4f} >= current version {current.version}'s "
-            f"{baseline_acc:.4f} + margin {margin:g}"
-        )
-    else:
-        promoted = False
-        decision = (
-            f"rejected for {promote_to}: holdout {new_acc:.4f} < current version {current.version}'s "
-            f"{baseline_acc:.4f} + margin {margin:g}"
-        )
+    new_acc, new_rw = holdout["accuracy"], real_world["accuracy"]
+    promoted, decision = gate(
+        promote_to,
+        new={"holdout": new_acc, "real-world": new_rw},
+        current=None if current is None else {"holdout": baseline_acc, "real-world": baseline_rw},
+        current_version=None if current is None else str(current.version),
+        margin=margin,
+    )
     # Record the decision before touching the alias: if this fails, nothing moved.
     client.set_tag(run_id, "promotion_decision", decision)
     client.set_tag(run_id, "promoted", str(promoted).lower())
@@ -241,6 +275,8 @@ def retrain(
         holdout_accuracy=new_acc,
         baseline_accuracy=baseline_acc,
         feedback_accuracy=feedback_eval["accuracy"] if feedback_eval else None,
+        realworld_accuracy=new_rw,
+        baseline_realworld_accuracy=baseline_rw,
         promoted=promoted,
         decision=decision,
         metrics=metrics,

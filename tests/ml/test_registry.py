@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.ml import registry
+from app.ml import data, registry, synth
 from app.ml.errors import ModelNotFound, ModelUnavailable
 
 
@@ -45,13 +45,18 @@ def test_bootstrap_registers_v1_v2_champion(template_store: Path):
         assert mv.tags["family"] == family
         run = client.get_run(mv.run_id)
         assert run.data.params["family"] == family
-        assert run.data.params["n_train"] == "500"
+        n_synthetic = len(data.load_synthetic(limit=500)[1])
+        assert run.data.params["n_train"] == str(500 + n_synthetic)
+        assert run.data.params["n_mnist"] == "500" and run.data.params["n_synthetic"] == str(n_synthetic)
+        kinds = {f"realworld_{k}_accuracy" for k in synth.KINDS}
+        assert kinds | {"realworld_accuracy", "realworld_min_kind_accuracy"} <= set(run.data.metrics)
+        assert 0.5 < run.data.metrics["realworld_accuracy"] <= 1.0
         assert len(run.data.params["data_hash"]) == 64
         assert 0.5 < run.data.metrics["holdout_accuracy"] <= 1.0
         assert {f"holdout_recall_{c}" for c in range(10)} <= set(run.data.metrics)
         assert {f"holdout_precision_{c}" for c in range(10)} <= set(run.data.metrics)
         files = {a.path for a in client.list_artifacts(mv.run_id)}
-        assert {"confusion_matrix.png", "classification_report.json"} <= files
+        assert {"confusion_matrix.png", "classification_report.json", "realworld.json"} <= files
     # Signature: (n, 784) float32 in, (n, 10) out.
     import mlflow.pyfunc
 

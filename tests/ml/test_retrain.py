@@ -58,7 +58,11 @@ def test_retrain_logs_run_registers_version_and_reports(store_uri):
     p, m, t = run.data.params, run.data.metrics, run.data.tags
     assert p["base_version"] == res.base_version and p["hp_epochs"] == "300" and p["seed"] == "0"
     assert p["n_mnist"] == "500" and p["n_feedback_train"] == "8" and p["n_feedback_eval"] == "2"
-    assert p["n_train"] == "508" and len(p["data_hash"]) == 64
+    n_synthetic = len(data.load_synthetic(limit=LIMIT)[1])
+    assert p["n_train"] == str(508 + n_synthetic) and p["n_synthetic"] == str(n_synthetic)
+    assert len(p["data_hash"]) == 64
+    assert m["realworld_accuracy"] == pytest.approx(res.realworld_accuracy)
+    assert "realworld_jpeg_accuracy" in m and "baseline_realworld_accuracy" in m
     assert m["holdout_accuracy"] == pytest.approx(res.holdout_accuracy)
     assert {"feedback_accuracy", "train_seconds", "baseline_accuracy"} <= set(m)
     assert {f"holdout_recall_{c}" for c in range(10)} <= set(m)
@@ -116,7 +120,7 @@ def test_shuffled_labels_are_rejected_by_the_gate(store_uri):
     before = registry.registry_aliases(client)
     res = _run(store_uri, shuffle_labels=True, promote_to="v2")
     assert not res.promoted and res.holdout_accuracy < 0.3
-    assert res.decision.startswith("rejected for v2")
+    assert res.decision.startswith("rejected for v2") and "real-world" in res.decision
     # MLflow's version number, said as one: "v2" is an alias here, "version 2" a registry version.
     assert f"< current version {before['v2']}'s " in res.decision, res.decision
     assert registry.registry_aliases(client) == before
