@@ -106,7 +106,8 @@ def test_gate_needs_both_holdout_and_real_world():
     ok, why = retrain.gate(
         "v2", new={"holdout": 0.985, "real-world": 0.95}, current=cur, current_version="3", margin=0.0
     )
-    assert not ok and why.startswith("rejected for v2") and "real-world 0.9500 < current version 3's 0.9600" in why
+    assert not ok and why.startswith("rejected for v2")
+    assert "real-world 0.9500 < current version 3's 0.9600" in why
     ok, why = retrain.gate(
         "v2", new={"holdout": 0.97, "real-world": 0.99}, current=cur, current_version="3", margin=0.0
     )
