@@ -47,6 +47,9 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     register_error_handlers(app)
+    from app.security import init_security
+
+    init_security(app)
 
     redis_url = app.config.get("REDIS_URL")
     if redis_url:
