@@ -24,6 +24,9 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     app.config.from_object(config_cls)
     if overrides:
         app.config.update(overrides)
+    from app.instance_secret import fill_missing_secrets
+
+    fill_missing_secrets(app.config, app.instance_path, production=config_cls.ENV_NAME == "production")
     config_cls.validate(app.config)
     _configure_logging(app)
     os.makedirs(app.instance_path, exist_ok=True)

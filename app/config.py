@@ -15,7 +15,10 @@ from dotenv import load_dotenv
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
-# Development-only default; production refuses to start with it.
+# The secret earlier versions shipped as the development default. It is published (in this
+# repository's history), so no environment accepts it any more; without SECRET_KEY/JWT_SECRET_KEY,
+# development and testing use a random per-instance secret kept under instance/ (see
+# app.secrets), production refuses to start.
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 
 # Secrets that must never reach production (the dev default and common placeholders).
@@ -84,8 +87,8 @@ class Config:
     """Values shared by every environment; read when the class body runs."""
 
     ENV_NAME = "base"
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET)
-    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", DEV_SECRET)
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600))
     JWT_TOKEN_LOCATION = ["headers"]
@@ -153,7 +156,18 @@ class Config:
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
-        """Hook for environment-specific checks; raise ConfigError to refuse to start."""
+        """Environment-specific checks; raise ConfigError to refuse to start.
+
+        Every environment refuses a published secret (the old development default, placeholders):
+        a token signed with it would be accepted by anyone's copy of the service.
+        """
+        for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value = cfg.get(key)
+            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ConfigError(
+                    f"{key} is a published placeholder; unset it (development makes a random one "
+                    "under instance/) or set a random value of 32+ characters"
+                )
 
 
 class DevelopmentConfig(Config):
@@ -175,11 +189,15 @@ class ProductionConfig(Config):
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
+        from app.auth.strength import secret_problem
+
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
-            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+            problem = "missing" if not value else secret_problem(value)
+            if value.strip().lower() in PLACEHOLDER_SECRETS or problem:
                 raise ConfigError(
-                    f"{key} is missing or a placeholder; set a random value of 16+ characters "
+                    f"{key} is {problem or 'a placeholder'}; set a random value of 32+ characters "
+                    "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))') "
                     "in the environment before starting in production"
                 )
 

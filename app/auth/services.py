@@ -12,13 +12,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import ROLES, RevokedToken, User
+from app.auth.strength import password_problem
 from app.errors import ApiError
 from app.extensions import bcrypt, db, namespaced
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
-MIN_PASSWORD = 8
 
 _dummy_lock = threading.Lock()
 
@@ -27,11 +27,14 @@ def hash_password(password: str) -> str:
     return bcrypt.generate_password_hash(password).decode("utf-8")
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ApiError(422, f"Password must be at least {MIN_PASSWORD} characters.", "weak_password")
+def check_password_policy(password: str, username: str | None = None) -> None:
+    """Refuse passwords an attacker tries first: short, common (zxcvbn's list), simple patterns,
+    or built from the username."""
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise ApiError(422, f"Password must be at most {BCRYPT_MAX_BYTES} bytes.", "password_too_long")
+    problem = password_problem(password, [username] if username else None)
+    if problem:
+        raise ApiError(422, problem, "weak_password")
 
 
 def _dummy_hash() -> str:
@@ -59,7 +62,7 @@ def authenticate(username: str, password: str) -> User | None:
 def create_user(username: str, password: str, role: str = "user", email: str | None = None) -> User:
     if role not in ROLES:
         raise ApiError(422, f"Unknown role {role!r}.")
-    check_password_policy(password)
+    check_password_policy(password, username)
     user = User(username=username, email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     try:

@@ -36,14 +36,16 @@ def test_legacy_and_foreign_feedback_never_move_the_report_ab_or_training(app, c
     attacker = _bearer(login(make_user()))
     admin = _bearer(login(make_user(role="admin")))
     pred = _predict(client, honest)
-    ok = client.post("/feedback", headers=honest, json={"prediction_id": pred["prediction_id"], "correct": True})
+    pid = pred["prediction_id"]
+    ok = client.post("/feedback", headers=honest, json={"prediction_id": pid, "correct": True})
     assert ok.status_code == 201 and ok.get_json()["counted"] is True
     before = client.get("/admin/report", headers=admin).get_json()
     assert before["total_feedback"] == 1 and before["correct"] == 1
 
     # The attack of the issue: 40 legacy verdicts "the model said 1, it was a 7".
     for _ in range(40):
-        resp = client.post("/feedback", headers=attacker, json={"prediction": 1, "correct": False, "label": 7})
+        legacy = {"prediction": 1, "correct": False, "label": 7}
+        resp = client.post("/feedback", headers=attacker, json=legacy)
         assert resp.status_code == 201
         assert resp.get_json()["counted"] is False and "not counted" in resp.get_json()["message"]
     # ... and a verdict on someone else's prediction, by an ordinary user and by an admin.
@@ -51,7 +53,7 @@ def test_legacy_and_foreign_feedback_never_move_the_report_ab_or_training(app, c
         resp = client.post(
             "/feedback",
             headers=headers,
-            json={"prediction_id": pred["prediction_id"], "correct": False, "label": (pred["prediction"] + 1) % 10},
+            json={"prediction_id": pid, "correct": False, "label": (pred["prediction"] + 1) % 10},
         )
         assert resp.status_code == 403
 
