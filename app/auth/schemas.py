@@ -29,6 +29,11 @@ class LogoutSchema(ma.Schema):
     )
 
 
+class PasswordChangeSchema(ma.Schema):
+    current_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    new_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
 class UserSchema(ma.Schema):
     id = ma.fields.Integer()
     username = ma.fields.String()
