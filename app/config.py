@@ -117,6 +117,12 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     # Prefix of every key this app writes to Redis / the limiter storage.
     KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
+    # Signed-in callers (per user): admin pages and API, feedback, everything else without its own.
+    # Admin: a dashboard polling every 2 s for an hour is 1,800. Feedback: one verdict (or a
+    # correction) per prediction of the day (100 v1 + 150 v2), with room to spare.
+    ADMIN_RATE_LIMIT = os.environ.get("ADMIN_RATE_LIMIT", "5000 per hour")
+    FEEDBACK_RATE_LIMIT = os.environ.get("FEEDBACK_RATE_LIMIT", "1000 per day")
+    USER_RATE_LIMIT = os.environ.get("USER_RATE_LIMIT", "")  # empty: RATELIMIT_DEFAULT
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "20 per hour")

@@ -224,3 +224,21 @@ def test_development_never_signs_with_the_published_secret(tmp_path, base_overri
     forged = pyjwt.encode(claims, DEV_SECRET, algorithm="HS256")
     assert app.test_client().get("/admin/users", headers=_bearer(forged)).status_code == 401
     assert json.loads(app.test_client().get("/health").get_data()) == {"status": "ok"}
+
+
+def test_limits_match_use_dashboard_and_feedback(make_app, sign_in):
+    """Issue 13, item 7: the default 50 per hour per endpoint locked the admin dashboard out of its
+    own report at the 45th read, and a user out of feedback after 50 of 150 daily predictions."""
+    app = make_app()
+    admin_client, admin = sign_in(app, role="admin")
+    for n in range(120):  # an hour of a busy dashboard's report reloads, compressed
+        resp = admin_client.get("/admin/report", headers=admin)
+        assert resp.status_code == 200, (n, resp.get_json())
+    user_client, user = sign_in(app)
+    for n in range(80):
+        resp = user_client.post("/feedback", headers=user, json={"prediction": n % 10, "correct": True})
+        assert resp.status_code == 201, (n, resp.get_json())
+    # Anonymous callers keep the tight default.
+    anon = app.test_client()
+    statuses = [anon.get("/admin/report").status_code for _ in range(55)]
+    assert statuses[-1] == 429 and set(statuses[:50]) == {401}
