@@ -102,7 +102,9 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL") or None
 
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 5 * 1024 * 1024)
-    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 25_000_000)
+    # Declared pixels of an upload (4096x4096); formats decoded at full size stop at 2048x2048
+    # (app/ml/decode_budget.py). Values above 4096x4096 are capped by Pillow's guard.
+    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 4096 * 4096)
     BATCH_MAX_FILES = _env_int("BATCH_MAX_FILES", 64)
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 
@@ -124,7 +126,10 @@ class Config:
     FEEDBACK_RATE_LIMIT = os.environ.get("FEEDBACK_RATE_LIMIT", "1000 per day")
     USER_RATE_LIMIT = os.environ.get("USER_RATE_LIMIT", "")  # empty: RATELIMIT_DEFAULT
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Failed sign-ins per account from clients it never signed in from (device cookie / address) ...
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
+    # ... and per account and trusted device/address: failures elsewhere never lock these out.
+    LOGIN_TRUSTED_RATE_LIMIT = os.environ.get("LOGIN_TRUSTED_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "20 per hour")
     PREDICT_V1_LIMIT = os.environ.get("PREDICT_V1_LIMIT", "100 per day")
     PREDICT_V2_LIMIT = os.environ.get("PREDICT_V2_LIMIT", "150 per day")

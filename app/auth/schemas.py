@@ -49,6 +49,9 @@ class TokensSchema(ma.Schema):
     token_type = ma.fields.String()
     expires_in = ma.fields.Integer()
     user = ma.fields.Nested(UserSchema)
+    device_token = ma.fields.String(
+        metadata={"description": "Send back as X-Device-Token on later sign-ins (login only)"}
+    )
 
 
 class AccessTokenSchema(ma.Schema):

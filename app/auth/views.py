@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, g
 from flask_jwt_extended import (
     current_user,
     decode_token,
@@ -9,6 +9,7 @@ from flask_jwt_extended import (
 )
 from flask_smorest import Blueprint
 
+from app.auth import lockout
 from app.auth.decorators import BEARER, login_required
 from app.auth.schemas import (
     LoginSchema,
@@ -22,16 +23,10 @@ from app.auth.schemas import (
 from app.auth.services import authenticate, change_password, create_user, end_all_sessions
 from app.auth.tokens import issue_tokens, revoke_claims, revoke_session
 from app.errors import ApiError
-from app.extensions import address_key, limiter, namespaced
+from app.extensions import address_key, limiter
 from app.realtime.guard import disconnect_session
 
 blp = Blueprint("auth", __name__, description="Registration, login and tokens")
-
-
-def _account_key() -> str:
-    body = request.get_json(silent=True)
-    name = body.get("username") if isinstance(body, dict) else None
-    return namespaced(f"login-account:{str(name)[:64].lower() if name else '-'}")
 
 
 def _login_limit() -> str:
@@ -40,6 +35,10 @@ def _login_limit() -> str:
 
 def _login_account_limit() -> str:
     return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
+
+
+def _login_trusted_limit() -> str:
+    return current_app.config["LOGIN_TRUSTED_RATE_LIMIT"]
 
 
 def _register_limit() -> str:
@@ -61,18 +60,41 @@ def register(data: dict):
 @blp.route("/auth/login", methods=["POST"])
 @blp.route("/login", methods=["POST"], endpoint="login_legacy")
 @limiter.limit(_login_limit, key_func=address_key)
-@limiter.limit(_login_account_limit, key_func=_account_key)
+# Failures from clients this account never signed in from count against the account ...
+@limiter.limit(
+    _login_account_limit, key_func=lockout.untrusted_account_key, exempt_when=lockout.is_trusted,
+    deduct_when=lockout.failed,
+)
+# ... and a device or address it did sign in from has its own counter: no lockout from elsewhere.
+@limiter.limit(
+    _login_trusted_limit, key_func=lockout.trusted_client_key, exempt_when=lockout.is_untrusted,
+    deduct_when=lockout.failed,
+)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokensSchema)
 @blp.alt_response(401, description="Wrong username or password")
 @blp.alt_response(429, description="Too many login attempts")
+@blp.doc(
+    description="Answers a device token (also set as the `ds_device` cookie): send it back as "
+    "`X-Device-Token` on later sign-ins, so that failed attempts by others never lock this device out."
+)
 def login(data: dict):
     """Exchange a username and password for an access token and a refresh token."""
     user = authenticate(data["username"], data["password"])
     if user is None:
         # Same message whether the user exists or not.
         raise ApiError(401, "Invalid username or password.", "invalid_credentials")
-    return {**issue_tokens(user), "user": user.to_dict()}
+    body = {**issue_tokens(user), "user": user.to_dict()}
+    g._device_token = lockout.remember_client(lockout.login_name(), body)
+    return body
+
+
+@blp.after_app_request
+def _device_cookie(response):  # noqa: ANN001, ANN202 - Flask hook
+    token = g.pop("_device_token", None)
+    if token and response.status_code == 200:
+        lockout.set_device_cookie(response, token)
+    return response
 
 
 @blp.route("/auth/refresh", methods=["POST"])
