@@ -39,10 +39,10 @@ else:
         outcome = "decoded"
     except ImageError as exc:
         outcome = f"{exc.http_status} {exc.code}"
-print(json.dumps({"kind": kind, "mode": mode, "bytes": len(data), "cpu_s": round(time.process_time() - t0, 3),
-                  "wall_s": round(time.perf_counter() - w0, 3),
-                  "extra_rss_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024, 1),
-                  "outcome": outcome}))
+cpu, wall = time.process_time() - t0, time.perf_counter() - w0
+extra = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+print(json.dumps({"kind": kind, "mode": mode, "bytes": len(data), "cpu_s": round(cpu, 3),
+                  "wall_s": round(wall, 3), "extra_rss_mb": round(extra, 1), "outcome": outcome}))
 """
 
 
@@ -50,9 +50,8 @@ def main() -> None:
     rows = []
     for kind in ("jpeg", "webp", "png4500"):
         for mode in ("before", "after"):
-            out = subprocess.run(
-                [sys.executable, "-c", CASE, kind, mode, str(ROOT)], capture_output=True, text=True, timeout=600
-            )
+            cmd = [sys.executable, "-c", CASE, kind, mode, str(ROOT)]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     (ROOT / "bench" / "results" / "hostile.json").write_text(json.dumps(rows, indent=2) + "\n")
