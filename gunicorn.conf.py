@@ -8,7 +8,10 @@ Every setting can be overridden with the environment variable named beside it.
 
 import os
 
-bind = os.environ.get("BIND", "0.0.0.0:8000")
+# All interfaces only for production (make serve-prod, the Docker image): a plain
+# `gunicorn -c gunicorn.conf.py wsgi:app` without APP_ENV serves the development config, on loopback.
+_production = (os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "").lower() == "production"
+bind = os.environ.get("BIND", "0.0.0.0:8000" if _production else "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 worker_class = "gthread"
 # Each open WebSocket holds one thread of its worker for its lifetime, so threads bound the

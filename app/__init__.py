@@ -24,6 +24,9 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     app.config.from_object(config_cls)
     if overrides:
         app.config.update(overrides)
+    from app.instance_secret import fill_missing_secrets
+
+    fill_missing_secrets(app.config, app.instance_path, production=config_cls.ENV_NAME == "production")
     config_cls.validate(app.config)
     _configure_logging(app)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -47,6 +50,9 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         "bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     register_error_handlers(app)
+    from app.security import init_security
+
+    init_security(app)
 
     redis_url = app.config.get("REDIS_URL")
     if redis_url:
@@ -56,11 +62,15 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         app.extensions["digitserve.redis"] = redis.Redis.from_url(
             redis_url, socket_connect_timeout=3, socket_timeout=3
         )
+    from app.realtime.guard import client_manager
+
     socketio.init_app(
         app,
         message_queue=redis_url,
-        # Per-deployment channel: several deployments (or test runs) may share one Redis.
-        channel=f"{app.config['KEY_NAMESPACE']}-socketio",
+        # Re-checks admin sockets on every emit and closes revoked ones, also for emits that come
+        # through the Redis queue. Per-deployment channel: several deployments (or test runs) may
+        # share one Redis.
+        client_manager=client_manager(app, redis_url, f"{app.config['KEY_NAMESPACE']}-socketio"),
         async_mode="threading",
         cors_allowed_origins=[o for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o] or None,
     )

@@ -15,7 +15,10 @@ from dotenv import load_dotenv
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
-# Development-only default; production refuses to start with it.
+# The secret earlier versions shipped as the development default. It is published (in this
+# repository's history), so no environment accepts it any more; without SECRET_KEY/JWT_SECRET_KEY,
+# development and testing use a random per-instance secret kept under instance/ (see
+# app.secrets), production refuses to start.
 DEV_SECRET = "dev-only-insecure-secret-do-not-use-in-production"
 
 # Secrets that must never reach production (the dev default and common placeholders).
@@ -84,8 +87,8 @@ class Config:
     """Values shared by every environment; read when the class body runs."""
 
     ENV_NAME = "base"
-    SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET)
-    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY", DEV_SECRET)
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
     JWT_REFRESH_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_REFRESH_TOKEN_EXPIRES", 30 * 24 * 3600))
     JWT_TOKEN_LOCATION = ["headers"]
@@ -99,7 +102,9 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL") or None
 
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 5 * 1024 * 1024)
-    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 25_000_000)
+    # Declared pixels of an upload (4096x4096); formats decoded at full size stop at 2048x2048
+    # (app/ml/decode_budget.py). Values above 4096x4096 are capped by Pillow's guard.
+    MAX_IMAGE_PIXELS = _env_int("MAX_IMAGE_PIXELS", 4096 * 4096)
     BATCH_MAX_FILES = _env_int("BATCH_MAX_FILES", 64)
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 
@@ -114,8 +119,17 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     # Prefix of every key this app writes to Redis / the limiter storage.
     KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
+    # Signed-in callers (per user): admin pages and API, feedback, everything else without its own.
+    # Admin: a dashboard polling every 2 s for an hour is 1,800. Feedback: one verdict (or a
+    # correction) per prediction of the day (100 v1 + 150 v2), with room to spare.
+    ADMIN_RATE_LIMIT = os.environ.get("ADMIN_RATE_LIMIT", "5000 per hour")
+    FEEDBACK_RATE_LIMIT = os.environ.get("FEEDBACK_RATE_LIMIT", "1000 per day")
+    USER_RATE_LIMIT = os.environ.get("USER_RATE_LIMIT", "")  # empty: RATELIMIT_DEFAULT
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Failed sign-ins per account from clients it never signed in from (device cookie / address) ...
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "10 per minute")
+    # ... and per account and trusted device/address: failures elsewhere never lock these out.
+    LOGIN_TRUSTED_RATE_LIMIT = os.environ.get("LOGIN_TRUSTED_RATE_LIMIT", "10 per minute")
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "20 per hour")
     PREDICT_V1_LIMIT = os.environ.get("PREDICT_V1_LIMIT", "100 per day")
     PREDICT_V2_LIMIT = os.environ.get("PREDICT_V2_LIMIT", "150 per day")
@@ -153,7 +167,18 @@ class Config:
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
-        """Hook for environment-specific checks; raise ConfigError to refuse to start."""
+        """Environment-specific checks; raise ConfigError to refuse to start.
+
+        Every environment refuses a published secret (the old development default, placeholders):
+        a token signed with it would be accepted by anyone's copy of the service.
+        """
+        for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            value = cfg.get(key)
+            if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ConfigError(
+                    f"{key} is a published placeholder; unset it (development makes a random one "
+                    "under instance/) or set a random value of 32+ characters"
+                )
 
 
 class DevelopmentConfig(Config):
@@ -175,11 +200,15 @@ class ProductionConfig(Config):
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
+        from app.auth.strength import secret_problem
+
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
-            if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 16:
+            problem = "missing" if not value else secret_problem(value)
+            if value.strip().lower() in PLACEHOLDER_SECRETS or problem:
                 raise ConfigError(
-                    f"{key} is missing or a placeholder; set a random value of 16+ characters "
+                    f"{key} is {problem or 'a placeholder'}; set a random value of 32+ characters "
+                    "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))') "
                     "in the environment before starting in production"
                 )
 

@@ -38,9 +38,22 @@ def address_key() -> str:
     return namespaced(f"ip:{request.remote_addr or 'unknown'}")
 
 
+_ADMIN_PREFIXES = ("/admin", "/metrics")
+
+
 def default_limits() -> str:
-    # Read per request for the same reason as namespaced().
-    return current_app.config["RATELIMIT_DEFAULT"]
+    """The limit of a route without its own, per request (and read per request for the same reason
+    as namespaced()). Signed-in use is sized for what the pages do: the admin dashboard reloads the
+    report on every feedback event and polls a running job every 2 s; a user may send a verdict on
+    each of the day's predictions. Anonymous callers keep the tight default."""
+    cfg = current_app.config
+    if ":user:" in rate_limit_key():
+        if request.path.startswith(_ADMIN_PREFIXES):
+            return cfg["ADMIN_RATE_LIMIT"]
+        if request.path.startswith("/feedback"):
+            return cfg["FEEDBACK_RATE_LIMIT"]
+        return cfg["USER_RATE_LIMIT"] or cfg["RATELIMIT_DEFAULT"]
+    return cfg["RATELIMIT_DEFAULT"]
 
 
 def rate_limit_key() -> str:

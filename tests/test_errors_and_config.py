@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from app import create_app
@@ -82,25 +84,41 @@ def test_ready_is_503_naming_the_failing_part(make_app):
 
 
 @pytest.mark.parametrize(
-    "secret", ["", "changeme", "dev-only-insecure-secret-do-not-use-in-production", "short"]
+    "secret",
+    [
+        "",
+        "changeme",
+        "dev-only-insecure-secret-do-not-use-in-production",
+        "short",
+        # issue 13, item 10: weak secrets production used to accept
+        "aaaaaaaaaaaaaaaa",
+        "password12345678",
+        "changeme-changeme",
+        "k" * 40,
+    ],
 )
-def test_production_refuses_placeholder_secrets(secret, database_url):
+def test_production_refuses_placeholder_and_weak_secrets(secret, database_url):
+    strong = secrets.token_urlsafe(32)
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         create_app(
             ProductionConfig,
-            {"SECRET_KEY": secret, "JWT_SECRET_KEY": "a" * 40, "SQLALCHEMY_DATABASE_URI": database_url},
+            {"SECRET_KEY": secret, "JWT_SECRET_KEY": strong, "SQLALCHEMY_DATABASE_URI": database_url},
         )
     with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
         create_app(
             ProductionConfig,
-            {"SECRET_KEY": "b" * 40, "JWT_SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url},
+            {"SECRET_KEY": strong, "JWT_SECRET_KEY": secret, "SQLALCHEMY_DATABASE_URI": database_url},
         )
 
 
 def test_production_starts_with_real_secrets(database_url):
     app = create_app(
         ProductionConfig,
-        {"SECRET_KEY": "k" * 40, "JWT_SECRET_KEY": "j" * 40, "SQLALCHEMY_DATABASE_URI": database_url},
+        {
+            "SECRET_KEY": secrets.token_urlsafe(32),
+            "JWT_SECRET_KEY": secrets.token_urlsafe(32),
+            "SQLALCHEMY_DATABASE_URI": database_url,
+        },
     )
     assert app.config["MAX_CONTENT_LENGTH"] == 5 * 1024 * 1024
     assert not app.config.get("TESTING")

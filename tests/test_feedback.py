@@ -88,12 +88,12 @@ def test_unknown_prediction_is_404_and_someone_elses_is_403(
         "/feedback", headers=stranger, json={"prediction_id": pred["prediction_id"], "correct": True}
     )
     assert resp.status_code == 403
-    # Admins may judge anyone's prediction.
+    # Admins too: only the user who made a prediction may judge it (issue 13, item 3).
     assert (
         client.post(
             "/feedback", headers=admin_headers, json={"prediction_id": pred["prediction_id"], "correct": True}
         ).status_code
-        == 201
+        == 403
     )
 
 
@@ -118,6 +118,7 @@ def test_legacy_feedback_without_id_is_stored_but_not_trainable(app, client, use
     body = resp.get_json()
     assert body["prediction_id"] is None and body["label"] == 5
     assert body["usable_for_training"] is False and "not usable for retraining" in body["message"]
+    assert body["counted"] is False and "not counted" in body["message"]
     assert _feedback_rows(app) == 1
 
 

@@ -113,7 +113,7 @@ def sticky_arm(user_id: int | str, config: AbConfig) -> str:
 
 def arm_feedback_counts(experiment: str) -> dict[str, tuple[int, int]]:
     """{arm: (correct, incorrect)} from feedback on this experiment's predictions."""
-    from app.feedback.models import Feedback
+    from app.feedback.models import COUNTED_FEEDBACK, Feedback
     from app.predict.models import Prediction
 
     rows = db.session.execute(
@@ -122,7 +122,7 @@ def arm_feedback_counts(experiment: str) -> dict[str, tuple[int, int]]:
             func.sum(case((Feedback.correct.is_(True), 1), else_=0)),
             func.sum(case((Feedback.correct.is_(False), 1), else_=0)),
         )
-        .join(Feedback, Feedback.prediction_id == Prediction.id)
+        .join(Feedback, COUNTED_FEEDBACK)
         .where(Prediction.ab_experiment == experiment, Prediction.ab_arm.is_not(None))
         .group_by(Prediction.ab_arm)
     ).all()

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from app.extensions import db
-from app.feedback.models import Feedback
+from app.feedback.models import COUNTED_FEEDBACK, Feedback
 from app.predict.models import Prediction
 
 Z95 = 1.959963984540054
@@ -63,7 +63,7 @@ def _group_rows(
     ).all()
     judged = db.session.execute(
         select(key, func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0)))
-        .join(Prediction, Feedback.prediction_id == Prediction.id)
+        .join(Prediction, COUNTED_FEEDBACK)
         .where(*extra, *_window(Feedback.created_at, since, until))
         .group_by(key)
     ).all()
@@ -128,7 +128,7 @@ def confusion_matrix(since: datetime | None, until: datetime | None) -> list[lis
     matrix = [[0] * 10 for _ in range(10)]
     rows = db.session.execute(
         select(Feedback.label, Prediction.predicted, func.count())
-        .join(Prediction, Feedback.prediction_id == Prediction.id)
+        .join(Prediction, COUNTED_FEEDBACK)
         .where(Feedback.label.is_not(None), *_window(Feedback.created_at, since, until))
         .group_by(Feedback.label, Prediction.predicted)
     ).all()
@@ -159,9 +159,9 @@ def _versions_per_arm(
 
 def build_report(since: datetime | None, until: datetime | None, experiment: str) -> dict[str, Any]:
     total, correct = db.session.execute(
-        select(func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0))).where(
-            *_window(Feedback.created_at, since, until)
-        )
+        select(func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0)))
+        .join(Prediction, COUNTED_FEEDBACK)
+        .where(*_window(Feedback.created_at, since, until))
     ).one()
     total, correct = int(total or 0), int(correct or 0)
     per_version = _group_rows(Prediction.model_version, since, until)

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from app.admin.report import build_report
 from app.auth.decorators import BEARER, admin_required
-from app.auth.models import User
+from app.auth.models import ROLES, User
 from app.auth.schemas import UserSchema
 from app.errors import ApiError
+from app.extensions import db
 from app.pagination import PageArgs, paginate
 from app.timeutil import UtcDateTime
 
@@ -28,6 +29,34 @@ blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administrat
 def list_users(args: dict):
     """Users, oldest first (admin only)."""
     return paginate(select(User).order_by(User.id), args, User.to_dict)["items"]
+
+
+class UserUpdateSchema(ma.Schema):
+    role = ma.fields.String(validate=ma.validate.OneOf(ROLES), load_default=None)
+    active = ma.fields.Boolean(load_default=None)
+
+
+@blp.route("/users/<int:user_id>", methods=["PATCH"])
+@admin_required
+@blp.arguments(UserUpdateSchema)
+@blp.response(200, UserSchema)
+@blp.alt_response(404, description="No such user")
+@blp.alt_response(409, description="Admins cannot demote or disable themselves")
+@blp.doc(security=BEARER)
+def update_user_view(data: dict, user_id: int):
+    """Change a user's role or disable/enable the account (admin only). A role change or a
+    deactivation ends every session of that user at once: tokens and open sockets."""
+    from flask_jwt_extended import current_user
+
+    from app.auth.services import update_user
+    from app.security import DB_INT_MAX
+
+    user = db.session.get(User, user_id) if user_id <= DB_INT_MAX else None
+    if user is None:
+        raise ApiError(404, f"User {user_id} does not exist.", "user_not_found")
+    if user.id == current_user.id and (data["role"] not in (None, "admin") or data["active"] is False):
+        raise ApiError(409, "An admin cannot demote or disable their own account.", "self_lockout")
+    return update_user(user, role=data["role"], active=data["active"]).to_dict()
 
 
 class ReportArgs(ma.Schema):

@@ -5,29 +5,30 @@ from __future__ import annotations
 from flask import Flask
 
 from app.errors import error_response
-from app.extensions import db, jwt
+from app.extensions import jwt
 
 
 def init_auth(app: Flask) -> None:
     from app.auth.cli import register_cli
     from app.auth.models import User
-    from app.auth.services import is_revoked
+    from app.auth.services import claims_revoked
+    from app.auth.tokens import revoke_session, stamp_claims, user_for_claims
 
     @jwt.user_identity_loader
     def _identity(identity):  # noqa: ANN001, ANN202
         return str(identity)
 
+    @jwt.additional_claims_loader
+    def _stamp(identity) -> dict:  # noqa: ANN001
+        return stamp_claims(identity)
+
     @jwt.user_lookup_loader
     def _load_user(_header: dict, claims: dict) -> User | None:
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub.isdigit():
-            return None
-        user = db.session.get(User, int(sub))
-        return user if user is not None and user.active else None
+        return user_for_claims(claims)
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, claims: dict) -> bool:
-        return is_revoked(claims["jti"])
+        return claims_revoked(claims)
 
     # Flask-JWT-Extended's own errors, in the service's JSON error shape.
     @jwt.unauthorized_loader
@@ -43,7 +44,15 @@ def init_auth(app: Flask) -> None:
         return error_response(401, "Token has expired.", "token_expired")
 
     @jwt.revoked_token_loader
-    def _revoked_resp(_header: dict, _claims: dict):  # noqa: ANN202
+    def _revoked_resp(_header: dict, claims: dict):  # noqa: ANN202
+        if claims.get("type") == "refresh":
+            # A used (rotated) or revoked refresh token shown again: it was copied. End the
+            # whole session, so the copy and the original die together.
+            revoke_session(claims)
+            from app.realtime.guard import disconnect_session
+
+            if isinstance(claims.get("sid"), str):
+                disconnect_session(claims["sid"], "refresh token reuse")
         return error_response(401, "Token has been revoked.", "token_revoked")
 
     @jwt.needs_fresh_token_loader

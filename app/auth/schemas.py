@@ -29,6 +29,11 @@ class LogoutSchema(ma.Schema):
     )
 
 
+class PasswordChangeSchema(ma.Schema):
+    current_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    new_password = ma.fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
 class UserSchema(ma.Schema):
     id = ma.fields.Integer()
     username = ma.fields.String()
@@ -44,6 +49,9 @@ class TokensSchema(ma.Schema):
     token_type = ma.fields.String()
     expires_in = ma.fields.Integer()
     user = ma.fields.Nested(UserSchema)
+    device_token = ma.fields.String(
+        metadata={"description": "Send back as X-Device-Token on later sign-ins (login only)"}
+    )
 
 
 class AccessTokenSchema(ma.Schema):

@@ -8,17 +8,17 @@ from datetime import datetime
 
 from flask import current_app
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.models import ROLES, RevokedToken, User
+from app.auth.strength import password_problem
 from app.errors import ApiError
 from app.extensions import bcrypt, db, namespaced
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 BCRYPT_MAX_BYTES = 72  # bcrypt ignores (bcrypt 5 refuses) anything longer
-MIN_PASSWORD = 8
 
 _dummy_lock = threading.Lock()
 
@@ -27,11 +27,14 @@ def hash_password(password: str) -> str:
     return bcrypt.generate_password_hash(password).decode("utf-8")
 
 
-def check_password_policy(password: str) -> None:
-    if len(password) < MIN_PASSWORD:
-        raise ApiError(422, f"Password must be at least {MIN_PASSWORD} characters.", "weak_password")
+def check_password_policy(password: str, username: str | None = None) -> None:
+    """Refuse passwords an attacker tries first: short, common (zxcvbn's list), simple patterns,
+    or built from the username."""
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         raise ApiError(422, f"Password must be at most {BCRYPT_MAX_BYTES} bytes.", "password_too_long")
+    problem = password_problem(password, [username] if username else None)
+    if problem:
+        raise ApiError(422, problem, "weak_password")
 
 
 def _dummy_hash() -> str:
@@ -44,9 +47,14 @@ def _dummy_hash() -> str:
     return ext["digitserve.dummy_hash"]
 
 
+def find_user(username: str) -> User | None:
+    """The user of that name in any letter case (names are unique without regard to case)."""
+    return db.session.scalar(select(User).where(func.lower(User.username) == username.lower()))
+
+
 def authenticate(username: str, password: str) -> User | None:
     """The user for a correct password, None otherwise, in constant time either way."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = find_user(username)
     if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
         password = password.encode("utf-8")[:BCRYPT_MAX_BYTES].decode("utf-8", "ignore")
     hashed = user.password_hash if user is not None else _dummy_hash()
@@ -59,7 +67,7 @@ def authenticate(username: str, password: str) -> User | None:
 def create_user(username: str, password: str, role: str = "user", email: str | None = None) -> User:
     if role not in ROLES:
         raise ApiError(422, f"Unknown role {role!r}.")
-    check_password_policy(password)
+    check_password_policy(password, username)
     user = User(username=username, email=email, password_hash=hash_password(password), role=role)
     db.session.add(user)
     try:
@@ -99,11 +107,61 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
         db.session.rollback()
 
 
-def is_revoked(jti: str) -> bool:
+def is_revoked(*jtis: str) -> bool:
+    """Whether any of these blocklist keys (a token's jti, its session's key) is revoked."""
+    keys = [k for k in jtis if k]
+    if not keys:
+        return False
     client = _redis()
     if client is not None:
         try:
-            return bool(client.exists(namespaced(f"revoked:{jti}")))
+            return bool(client.exists(*(namespaced(f"revoked:{k}") for k in keys)))
         except RedisError as exc:
             raise _token_store_down(exc) from None
-    return db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti == jti)) is not None
+    return db.session.scalar(select(RevokedToken.id).where(RevokedToken.jti.in_(keys)).limit(1)) is not None
+
+
+def claims_revoked(claims: dict) -> bool:
+    from app.auth.tokens import session_key
+
+    sid = claims.get("sid")
+    return is_revoked(claims["jti"], session_key(sid) if isinstance(sid, str) and sid else "")
+
+
+# --- account changes that end sessions -------------------------------------------------------
+
+
+def end_all_sessions(user: User, reason: str) -> None:
+    """New stamp (every token of the user dies) and close the user's open sockets on every
+    worker. Called for "log out everywhere", a password change, demotion and deactivation."""
+    from app.auth.tokens import new_stamp
+    from app.realtime.guard import disconnect_user
+
+    user.token_stamp = new_stamp()
+    db.session.commit()
+    disconnect_user(user.id, reason)
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    if authenticate(user.username, current) is None:
+        raise ApiError(401, "The current password is wrong.", "invalid_credentials")
+    check_password_policy(new, user.username)
+    user.password_hash = hash_password(new)
+    end_all_sessions(user, "password changed")
+
+
+def update_user(user: User, role: str | None = None, active: bool | None = None) -> User:
+    """Change a user's role or status; a demotion or deactivation ends every session at once."""
+    if role is not None and role not in ROLES:
+        raise ApiError(422, f"Unknown role {role!r}.")
+    role_changed = role is not None and role != user.role
+    disabled = active is False and user.active
+    if role is not None:
+        user.role = role
+    if active is not None:
+        user.active = active
+    if role_changed or disabled:
+        end_all_sessions(user, "account disabled" if disabled else f"role changed to {user.role}")
+    else:
+        db.session.commit()
+    return user

@@ -1,11 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from flask import current_app, request
+from flask import current_app, g
 from flask_jwt_extended import (
-    create_access_token,
-    create_refresh_token,
     current_user,
     decode_token,
     get_jwt,
@@ -13,27 +9,24 @@ from flask_jwt_extended import (
 )
 from flask_smorest import Blueprint
 
+from app.auth import lockout
 from app.auth.decorators import BEARER, login_required
 from app.auth.schemas import (
-    AccessTokenSchema,
     LoginSchema,
     LogoutSchema,
     MessageSchema,
+    PasswordChangeSchema,
     RegisterSchema,
     TokensSchema,
     UserSchema,
 )
-from app.auth.services import authenticate, create_user, revoke_token
+from app.auth.services import authenticate, change_password, create_user, end_all_sessions
+from app.auth.tokens import issue_tokens, revoke_claims, revoke_session
 from app.errors import ApiError
-from app.extensions import address_key, limiter, namespaced
+from app.extensions import address_key, limiter
+from app.realtime.guard import disconnect_session
 
 blp = Blueprint("auth", __name__, description="Registration, login and tokens")
-
-
-def _account_key() -> str:
-    body = request.get_json(silent=True)
-    name = body.get("username") if isinstance(body, dict) else None
-    return namespaced(f"login-account:{str(name)[:64].lower() if name else '-'}")
 
 
 def _login_limit() -> str:
@@ -44,12 +37,12 @@ def _login_account_limit() -> str:
     return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
 
 
+def _login_trusted_limit() -> str:
+    return current_app.config["LOGIN_TRUSTED_RATE_LIMIT"]
+
+
 def _register_limit() -> str:
     return current_app.config["REGISTER_RATE_LIMIT"]
-
-
-def _expires_in() -> int:
-    return int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())
 
 
 @blp.route("/auth/register", methods=["POST"])
@@ -67,47 +60,58 @@ def register(data: dict):
 @blp.route("/auth/login", methods=["POST"])
 @blp.route("/login", methods=["POST"], endpoint="login_legacy")
 @limiter.limit(_login_limit, key_func=address_key)
-@limiter.limit(_login_account_limit, key_func=_account_key)
+# Failures from clients this account never signed in from count against the account ...
+@limiter.limit(
+    _login_account_limit, key_func=lockout.untrusted_account_key, exempt_when=lockout.is_trusted,
+    deduct_when=lockout.failed,
+)
+# ... and a device or address it did sign in from has its own counter: no lockout from elsewhere.
+@limiter.limit(
+    _login_trusted_limit, key_func=lockout.trusted_client_key, exempt_when=lockout.is_untrusted,
+    deduct_when=lockout.failed,
+)
 @blp.arguments(LoginSchema)
 @blp.response(200, TokensSchema)
 @blp.alt_response(401, description="Wrong username or password")
 @blp.alt_response(429, description="Too many login attempts")
+@blp.doc(
+    description="Answers a device token (also set as the `ds_device` cookie): send it back as "
+    "`X-Device-Token` on later sign-ins, so that failed attempts by others never lock this device out."
+)
 def login(data: dict):
     """Exchange a username and password for an access token and a refresh token."""
     user = authenticate(data["username"], data["password"])
     if user is None:
         # Same message whether the user exists or not.
         raise ApiError(401, "Invalid username or password.", "invalid_credentials")
-    identity = str(user.id)
-    return {
-        "access_token": create_access_token(identity=identity),
-        "refresh_token": create_refresh_token(identity=identity),
-        "token_type": "bearer",
-        "expires_in": _expires_in(),
-        "user": user.to_dict(),
-    }
+    body = {**issue_tokens(user), "user": user.to_dict()}
+    g._device_token = lockout.remember_client(lockout.login_name(), body)
+    return body
+
+
+@blp.after_app_request
+def _device_cookie(response):  # noqa: ANN001, ANN202 - Flask hook
+    token = g.pop("_device_token", None)
+    if token and response.status_code == 200:
+        lockout.set_device_cookie(response, token)
+    return response
 
 
 @blp.route("/auth/refresh", methods=["POST"])
 @jwt_required(refresh=True)
-@blp.response(200, AccessTokenSchema)
-@blp.doc(security=BEARER, description="Send the refresh token as the bearer token.")
+@blp.response(200, TokensSchema)
+@blp.doc(
+    security=BEARER,
+    description="Send the refresh token as the bearer token. Refresh tokens rotate: the answer "
+    "carries a new refresh token and the one sent is spent; sending a spent one again ends the "
+    "whole session (reuse of a copied token).",
+)
 def refresh():
-    """A new access token for a valid, unrevoked refresh token."""
-    return {
-        "access_token": create_access_token(identity=str(current_user.id)),
-        "token_type": "bearer",
-        "expires_in": _expires_in(),
-    }
-
-
-def _revoke_claims(claims: dict) -> None:
-    revoke_token(
-        claims["jti"],
-        claims.get("type", "access"),
-        int(claims["sub"]) if str(claims.get("sub", "")).isdigit() else None,
-        datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None),
-    )
+    """A new access token and a new refresh token (rotation) for a valid, unspent refresh token."""
+    claims = get_jwt()
+    revoke_claims(claims)  # spent: showing it again is reuse
+    sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
+    return issue_tokens(current_user, session_id=sid)
 
 
 @blp.route("/auth/logout", methods=["POST"])
@@ -116,18 +120,47 @@ def _revoke_claims(claims: dict) -> None:
 @blp.response(200, MessageSchema)
 @blp.doc(security=BEARER)
 def logout(data: dict):
-    """Revoke the presented token (and, if given, the refresh token in the body)."""
-    _revoke_claims(get_jwt())
+    """End this login session: its access and refresh tokens and its open sockets (either token
+    may be presented; a refresh_token in the body is also revoked)."""
+    claims = get_jwt()
+    revoke_session(claims)
     refresh_token = (data or {}).get("refresh_token")
     if refresh_token:
         try:
-            claims = decode_token(refresh_token)
+            other = decode_token(refresh_token)
         except Exception as exc:  # noqa: BLE001 - any decode failure is the client's error
             raise ApiError(422, "refresh_token is not a valid token.", "invalid_token") from exc
-        if claims.get("sub") != get_jwt().get("sub"):
+        if other.get("sub") != claims.get("sub"):
             raise ApiError(403, "refresh_token belongs to another user.")
-        _revoke_claims(claims)
+        revoke_session(other)
+    for sid in {claims.get("sid"), other.get("sid") if refresh_token else None}:
+        if isinstance(sid, str) and sid:
+            disconnect_session(sid, "logged out")
     return {"message": "Token revoked."}
+
+
+@blp.route("/auth/logout-all", methods=["POST"])
+@login_required
+@blp.response(200, MessageSchema)
+@blp.doc(security=BEARER)
+def logout_all():
+    """Log out everywhere: every token of this account, on every device, stops working and every
+    open socket closes."""
+    end_all_sessions(current_user, "logged out everywhere")
+    return {"message": "Every session of this account has ended; sign in again."}
+
+
+@blp.route("/auth/password", methods=["POST"])
+@login_required
+@blp.arguments(PasswordChangeSchema)
+@blp.response(200, MessageSchema)
+@blp.alt_response(401, description="Wrong current password")
+@blp.alt_response(422, description="The new password is too weak")
+@blp.doc(security=BEARER)
+def password(data: dict):
+    """Change the password; every session (this one included) ends."""
+    change_password(current_user, data["current_password"], data["new_password"])
+    return {"message": "Password changed; every session has ended; sign in again."}
 
 
 @blp.route("/auth/me", methods=["GET"])

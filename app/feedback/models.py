@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, and_
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -29,3 +29,10 @@ class Feedback(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     prediction: Mapped[Prediction | None] = relationship(Prediction, lazy="joined")
+
+
+# The one rule for which feedback counts anywhere (report, A/B bandit, retraining): a verdict on a
+# stored prediction, given by the user that prediction belongs to. Legacy verdicts without a
+# prediction id (or any row that breaks the rule) are kept but never counted, so nobody can move
+# the figures or the training data with verdicts on predictions they never made.
+COUNTED_FEEDBACK = and_(Feedback.prediction_id == Prediction.id, Feedback.user_id == Prediction.user_id)

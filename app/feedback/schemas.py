@@ -4,6 +4,7 @@ import marshmallow as ma
 from marshmallow import validate
 
 from app.pagination import PageArgs, PageSchema
+from app.security import DB_INT_MAX
 from app.timeutil import UtcDateTime
 
 
@@ -25,7 +26,7 @@ class StrictInteger(ma.fields.Integer):
 
 class FeedbackInSchema(ma.Schema):
     prediction_id = StrictInteger(
-        validate=validate.Range(min=1), metadata={"description": "From a predict response"}
+        validate=validate.Range(min=1, max=DB_INT_MAX), metadata={"description": "From a predict response"}
     )
     prediction = StrictInteger(
         validate=validate.Range(min=0, max=9),
@@ -53,6 +54,9 @@ class FeedbackOutSchema(ma.Schema):
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
     replaced = ma.fields.Boolean(metadata={"description": "True when this replaced an earlier verdict"})
+    counted = ma.fields.Boolean(
+        metadata={"description": "False for verdicts without a prediction_id: kept, never counted"}
+    )
     usable_for_training = ma.fields.Boolean()
     message = ma.fields.String()
 

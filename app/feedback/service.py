@@ -29,7 +29,8 @@ def feedback_dict(fb: Feedback) -> dict[str, Any]:
         "comment": fb.comment,
         "created_at": fb.created_at,
         "updated_at": fb.updated_at,
-        "usable_for_training": pred is not None and fb.label is not None,
+        "counted": pred is not None and pred.user_id == fb.user_id,
+        "usable_for_training": pred is not None and pred.user_id == fb.user_id and fb.label is not None,
     }
 
 
@@ -76,7 +77,8 @@ def submit(user: User, data: dict) -> tuple[Feedback, bool]:
     pred = db.session.get(Prediction, pid)
     if pred is None:
         raise ApiError(404, f"Prediction {pid} does not exist.", "prediction_not_found")
-    if pred.user_id != user.id and not user.is_admin:
+    if pred.user_id != user.id:
+        # Admins included: a verdict counts only from the user who made the prediction.
         raise ApiError(403, f"Prediction {pid} belongs to another user.", "forbidden")
     if data.get("prediction") is not None and data["prediction"] != pred.predicted:
         raise ApiError(

@@ -29,8 +29,8 @@ def post_feedback(data: dict):
     body["replaced"] = replaced
     if fb.prediction_id is None:
         body["message"] = (
-            "Stored without a prediction_id: counted in reports, but not usable for retraining "
-            "(no image is tied to it)."
+            "Stored as unverified without a prediction_id: not counted in reports or A/B results, "
+            "and not usable for retraining. Send the prediction_id from your predict response."
         )
     elif replaced:
         body["message"] = "Replaced your earlier feedback on this prediction."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import marshmallow as ma
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from app.errors import ErrorBodySchema
 from app.extensions import db, limiter
 
+log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
 ReadinessCheck = Callable[[], None]  # raises when the part is not ready
@@ -63,15 +65,17 @@ def ready():
         except Exception as exc:  # noqa: BLE001 - report any failure as not ready
             if name == "database":
                 db.session.rollback()
-            checks[name] = (
-                f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
-            )
+            # The probe is anonymous: the part and the kind of failure only. The message may hold
+            # internal addresses (the registry's URL, the database host); it goes to the log.
+            log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
+            checks[name] = f"error: {type(exc).__name__}"
             failing.append(name)
     store = current_app.extensions.get("digitserve.models")
     if store is not None and store.errors:
-        # Reported, not failing: the last good version of each alias keeps serving.
-        errors = sorted(store.errors.items())
-        checks["model_errors"] = "; ".join(f"{alias}: {err}"[:300] for alias, err in errors)
+        # Reported, not failing: the last good version of each alias keeps serving. Which alias
+        # only; the reasons are on /admin/models (admins).
+        failed = sorted(store.errors)
+        checks["model_errors"] = "; ".join(f"{alias}: failed to load a new version" for alias in failed)
     if failing:
         return {
             "status": "unavailable",

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from app.ml.decode_budget import DecoderBusy, check_budget, decode_slot
 from app.ml.errors import (
     BlankImage,
     EmptyImage,
@@ -40,6 +42,8 @@ STROKE_LEVEL = 0.35  # smoothed ink below this share of the peak is not near a s
 # fails inside Image.open before any pixel is decoded. Only ever lowered.
 if Image.MAX_IMAGE_PIXELS is None or Image.MAX_IMAGE_PIXELS > DEFAULT_MAX_PIXELS:
     Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+# Past the guard, Pillow only warns (and decodes anyway) up to twice the limit: make it refuse.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -73,7 +77,7 @@ def preprocess_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np
         raise EmptyImage()
     try:
         gray, alpha = _decode(bytes(data), max_pixels)
-    except (ImageTooLarge, UnsupportedFormat, UnreadableImage):
+    except (ImageTooLarge, UnsupportedFormat, UnreadableImage, DecoderBusy):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageTooLarge(f"image exceeds the pixel limit: {exc}") from None
@@ -99,18 +103,18 @@ def _decode(data: bytes, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None
     if im.format not in ALLOWED_FORMATS:
         raise UnsupportedFormat(f"format {im.format} not allowed (use {', '.join(sorted(ALLOWED_FORMATS))})")
     w, h = im.size
-    # Declared size is known from the header: refuse before decoding pixels.
-    if w * h > max_pixels:
-        raise ImageTooLarge(f"{w}x{h} = {w * h} pixels exceeds the limit of {max_pixels}")
+    # Declared size, scans and format are known from the headers: refuse before decoding pixels.
+    check_budget(im.format, im.size, data, max_pixels)
     if w == 0 or h == 0:
         raise UnreadableImage("image has zero size")
-    if im.format == "JPEG":
-        im.draft("L", (WORK_SIDE, WORK_SIDE))  # DCT-domain downscale: much cheaper
-    # Animated GIF/WEBP/TIFF: Image.open leaves us on frame 0 and only it is decoded.
-    im.load()
-    im = ImageOps.exif_transpose(im) or im
-    if max(im.size) > WORK_SIDE:
-        im.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
+    with decode_slot():
+        if im.format == "JPEG":
+            im.draft("L", (WORK_SIDE, WORK_SIDE))  # DCT-domain downscale: much cheaper
+        # Animated GIF/WEBP/TIFF: Image.open leaves us on frame 0 and only it is decoded.
+        im.load()
+        im = ImageOps.exif_transpose(im) or im
+        if max(im.size) > WORK_SIDE:
+            im.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)
 
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):

@@ -23,7 +23,8 @@ from jwt import ExpiredSignatureError
 # to the client's connect_error (the builtin one yields a generic "Connection refused by server").
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
-from app.extensions import db, socketio
+from app.extensions import socketio
+from app.realtime.guard import forget, remember, session_room
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,10 @@ def _token_from(auth: Any) -> str | None:
     return request.args.get("token") or None
 
 
-def _authenticate(auth: Any) -> Any:
-    """The active user for the handshake's access token; raises ConnectionRefused otherwise."""
-    from app.auth.models import User
-    from app.auth.services import is_revoked
+def _authenticate(auth: Any) -> tuple[Any, dict]:
+    """(active user, claims) for the handshake's access token; raises ConnectionRefused otherwise."""
+    from app.auth.services import claims_revoked
+    from app.auth.tokens import user_for_claims
 
     token = _token_from(auth)
     if not token:
@@ -70,19 +71,18 @@ def _authenticate(auth: Any) -> Any:
         raise ConnectionRefused("Invalid token.") from None
     if claims.get("type") != "access":
         raise ConnectionRefused("An access token is required.")
-    if is_revoked(claims["jti"]):
+    if claims_revoked(claims):
         raise ConnectionRefused("Token has been revoked.")
-    sub = claims.get("sub")
-    # The role comes from the users table now, never from a claim.
-    user = db.session.get(User, int(sub)) if isinstance(sub, str) and sub.isdigit() else None
-    if user is None or not user.active:
+    # The role comes from the users table now, never from a claim; the stamp must still match.
+    user = user_for_claims(claims)
+    if user is None:
         raise ConnectionRefused("The token's user does not exist or is disabled.")
-    return user
+    return user, claims
 
 
 def _on_connect(auth: Any = None) -> None:
     try:
-        user = _authenticate(auth)
+        user, claims = _authenticate(auth)
     except ConnectionRefused:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the DB or Redis is down: refuse, don't crash
@@ -90,6 +90,9 @@ def _on_connect(auth: Any = None) -> None:
         log.warning("socket connect refused: %s: %s", type(exc).__name__, exc)
         raise ConnectionRefused("Authentication is temporarily unavailable.") from None
     join_room(user_room(user.id))
+    if isinstance(claims.get("sid"), str):
+        join_room(session_room(claims["sid"]))
+    remember(request.sid, claims)
     if user.role == "admin":
         join_room(ADMINS_ROOM)
     log.debug("socket %s connected as user %s (%s)", request.sid, user.id, user.role)
@@ -97,6 +100,7 @@ def _on_connect(auth: Any = None) -> None:
 
 def _on_disconnect(*_args: Any) -> None:
     # Rooms are left automatically; python-socketio 5.12+ passes a disconnect reason.
+    forget(request.sid)
     log.debug("socket %s disconnected", getattr(request, "sid", "?"))
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.extensions import db
-from app.feedback.models import Feedback
+from app.feedback.models import COUNTED_FEEDBACK, Feedback
 from app.ml.retrain import retrain
 from app.predict.models import Prediction
 from app.predict.service import image_from_bytes
@@ -39,7 +39,7 @@ def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
     """Every stored prediction image with a labelled verdict: (X, y, feedback ids, times)."""
     rows = db.session.execute(
         select(Feedback.id, Feedback.label, Feedback.created_at, Prediction.image)
-        .join(Prediction, Feedback.prediction_id == Prediction.id)
+        .join(Prediction, COUNTED_FEEDBACK)
         .where(Feedback.label.is_not(None))
         .order_by(Feedback.created_at, Feedback.id)
     ).all()

@@ -82,7 +82,9 @@ def start_retrain(data: dict | None):
 @blp.doc(security=BEARER)
 def get_job(job_id: int):
     """A job's status, progress, params, metrics, MLflow run, version and promotion decision."""
-    job = db.session.get(RetrainJob, job_id)
+    from app.security import DB_INT_MAX
+
+    job = db.session.get(RetrainJob, job_id) if job_id <= DB_INT_MAX else None
     if job is None:
         raise ApiError(404, f"Retrain job {job_id} does not exist.", "job_not_found")
     return job_dict(job)

@@ -43,6 +43,8 @@ def _assert_refused(proc: subprocess.CompletedProcess, *needles: str) -> None:
         assert needle in lines[0], lines[0]
 
 
+STRONG = "Xq7-vR2pLm9Tz4Kw8Ns1Bd6Hf3Jc5Yg0Ue"  # a random-looking 34-character secret
+
 CASES = [
     ("unreachable database", {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}, ["database"]),
     ("unknown database scheme", {"DATABASE_URL": "notadb://x/y"}, ["DATABASE_URL"]),
@@ -53,12 +55,12 @@ CASES = [
     ("unknown AB_MODE", {"AB_MODE": "roundrobin"}, ["AB_MODE"]),
     (
         "placeholder secret in production",
-        {"APP_ENV": "production", "SECRET_KEY": "changeme", "JWT_SECRET_KEY": "j" * 40},
+        {"APP_ENV": "production", "SECRET_KEY": "changeme", "JWT_SECRET_KEY": STRONG},
         ["SECRET_KEY"],
     ),
     (
         "dev secret in production",
-        {"APP_ENV": "production", "SECRET_KEY": "k" * 40},
+        {"APP_ENV": "production", "SECRET_KEY": STRONG},
         ["JWT_SECRET_KEY"],
     ),
     ("unknown APP_ENV", {"APP_ENV": "prod"}, ["APP_ENV"]),

@@ -328,3 +328,29 @@ def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployme
     assert len(pids) == WORKERS, f"the new version was not seen from every worker: {pids}"
     took = time.monotonic() - promoted_at
     print(f"new version {new} on workers {sorted(pids)} {took:.1f}s after promotion was seen")
+
+
+def test_log_out_everywhere_closes_admin_sockets_on_every_worker(deployment: Deployment) -> None:
+    """Issue 13, item 5: the close goes through the message queue, so sockets held by other workers
+    than the one serving the logout close too (four sockets, four new TCP connections)."""
+    tokens = _login(deployment.url, deployment.admin["username"], deployment.admin["password"])
+    sockets = []
+    try:
+        for _ in range(4):
+            listener = AdminSocket()
+            listener.sio.connect(
+                deployment.url, auth={"token": tokens["access_token"]}, transports=["websocket"],
+                wait_timeout=WAIT,
+            )  # fmt: skip
+            sockets.append(listener)
+        resp = requests.post(
+            f"{deployment.url}/auth/logout-all",
+            headers={"Authorization": f"Bearer {tokens['access_token']}"},
+            timeout=WAIT,
+        )
+        assert resp.status_code == 200, resp.text
+        poll(lambda: [s.sio.connected for s in sockets], lambda up: not any(up), timeout=WAIT)
+    finally:
+        for listener in sockets:
+            if listener.sio.connected:
+                listener.sio.disconnect()

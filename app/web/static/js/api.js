@@ -104,7 +104,8 @@
           });
           var data = await parse(resp);
           if (resp.ok && data && data.access_token) {
-            auth.set({ access_token: data.access_token });
+            // Refresh tokens rotate: keep the new one (the old one is spent; reusing it ends the session).
+            auth.set({ access_token: data.access_token, refresh_token: data.refresh_token });
             return true;
           }
           auth.clear();
