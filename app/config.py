@@ -137,6 +137,10 @@ class Config:
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
+    # Open Socket.IO connections per client address and worker; seconds a connection may stay
+    # open without an authenticated namespace connect (app/realtime/guard.py).
+    SOCKET_MAX_PER_ADDRESS = _env_int("SOCKET_MAX_PER_ADDRESS", 20)
+    SOCKET_AUTH_TIMEOUT = _env_float("SOCKET_AUTH_TIMEOUT", 10.0)
     # Opt-in `X-Served-By: <worker pid>` response header: shows which gunicorn worker answered
     # (the scale-out test uses it to prove requests spread across workers). Off by default.
     SERVED_BY_HEADER = _env_bool("SERVED_BY_HEADER", False)
