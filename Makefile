@@ -32,11 +32,12 @@ $(CHROMIUM):
 	test -x $@
 
 # Install, migrate, train and register the models on first start (idempotent), then serve
-# on one gunicorn process (threads, WebSocket-capable) with SQLite, local MLflow, memory limits.
+# on gunicorn (gevent workers, one per core, WebSocket-capable) with SQLite, local MLflow, memory
+# limits.
 run: $(VENV)/.runtime
 	$(PY) -m flask db upgrade
 	$(PY) -m flask models bootstrap
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py --workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
 test: $(VENV)/.dev browser
 	$(PY) -m pytest

@@ -1,5 +1,9 @@
-"""gunicorn settings. Threaded workers: Flask-SocketIO's threading mode serves WebSocket through
-simple-websocket on gthread workers; several workers share state through Redis (REDIS_URL).
+"""gunicorn settings. gevent workers: each request and each open WebSocket is a greenlet, so an
+idle or unauthenticated socket costs a few KB, never a request thread, and adding clients adds no
+thread contention (the old gthread workers: 16 threads each, one per open socket, fighting over
+the GIL). Flask-SocketIO runs in its gevent mode there (WebSocket through simple-websocket);
+several workers share state through Redis (REDIS_URL). psycopg 3 detects gevent's patching and
+waits cooperatively; SQLite, scikit-learn and the JWT checks are short CPU work.
 
 Several workers need no sticky sessions as long as Socket.IO clients use the WebSocket transport
 (one connection stays on one worker); long-polling spreads a session's requests over workers.
@@ -9,14 +13,13 @@ Every setting can be overridden with the environment variable named beside it.
 import os
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-worker_class = "gthread"
-# Each open WebSocket holds one thread of its worker for its lifetime, so threads bound the
-# sockets per worker plus concurrent HTTP requests; predictions are CPU-bound under the GIL, so
-# more threads add no throughput, only queueing inside the process.
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-# gthread workers heartbeat from their main loop, not from request threads: a long-lived
-# WebSocket does not trip this; only a wedged worker does.
+# One worker per core by default: predictions are CPU work, one process per core uses them all.
+workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+# Concurrent connections (HTTP keep-alive and WebSocket) per worker; each is a greenlet.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# The worker heartbeats from its event loop: a long-lived WebSocket does not trip this; only a
+# worker wedged in CPU work for this long does.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # On SIGTERM, in-flight requests get this long; open WebSockets also keep a worker alive until
 # then (clients reconnect to another worker), so keep it short enough for rolling restarts.

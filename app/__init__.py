@@ -61,7 +61,7 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         message_queue=redis_url,
         # Per-deployment channel: several deployments (or test runs) may share one Redis.
         channel=f"{app.config['KEY_NAMESPACE']}-socketio",
-        async_mode="threading",
+        async_mode=socketio_async_mode(),
         cors_allowed_origins=[o for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o] or None,
     )
 
@@ -105,6 +105,18 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     if app.config.get("SERVED_BY_HEADER"):
         _add_served_by_header(app)
     return app
+
+
+def socketio_async_mode() -> str:
+    """"gevent" inside a gevent-patched process (gunicorn's gevent worker), "threading" otherwise.
+
+    Flask-SocketIO's auto-detection would pick gevent merely because it is installed, which
+    breaks the unpatched processes (tests' threaded servers, the CLI).
+    """
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
 
 
 def _tune_sqlite(app: Flask) -> None:
