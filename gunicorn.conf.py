@@ -36,6 +36,50 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 preload_app = False
 
 
+def _retrain_executor() -> str:
+    # Same rule as app.config.Config.RETRAIN_EXECUTOR (not imported: the master stays app-free).
+    return os.environ.get("RETRAIN_EXECUTOR") or ("rq" if os.environ.get("REDIS_URL") else "process")
+
+
+_retrain = {"proc": None, "stopping": False}
+
+
+def _supervise_retrain_process(server) -> None:  # noqa: ANN001 - gunicorn's arbiter
+    # The embedded retrain process: retraining never runs in a serving worker. Restarted if it
+    # dies (a job it was running is failed by the new one's start-up recovery: dead pid).
+    import subprocess
+    import sys
+    import time
+
+    while not _retrain["stopping"]:
+        cwd = os.path.dirname(os.path.abspath(__file__))
+        proc = subprocess.Popen([sys.executable, "-m", "app.retrain.worker"], cwd=cwd)
+        _retrain["proc"] = proc
+        server.log.info("retrain process started (pid %s)", proc.pid)
+        code = proc.wait()
+        if not _retrain["stopping"]:
+            server.log.warning("retrain process %s exited (%s); restarting", proc.pid, code)
+            time.sleep(1.0)  # back-off before a restart
+
+
+def when_ready(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    if _retrain_executor() == "process" and os.environ.get("RETRAIN_EMBEDDED", "1") != "0":
+        import threading
+
+        threading.Thread(target=_supervise_retrain_process, args=(server,), daemon=True).start()
+
+
+def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    _retrain["stopping"] = True
+    proc = _retrain["proc"]
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=float(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30")))
+        except Exception:  # noqa: BLE001 - still running: it must not outlive the server
+            proc.kill()
+
+
 def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     # Metrics files of a previous run would be summed into this one's: start from an empty dir.
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

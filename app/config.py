@@ -131,8 +131,13 @@ class Config:
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
     RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None
-    # A queued/running job whose heartbeat is older than this belonged to a dead process.
-    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 60.0)
+    # A running job's process writes a heartbeat this often; a queued/running job whose heartbeat
+    # is older than RETRAIN_STALE_SECONDS belonged to a dead process (or found no worker).
+    RETRAIN_HEARTBEAT_SECONDS = _env_float("RETRAIN_HEARTBEAT_SECONDS", 5.0)
+    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 30.0)
+    # Where retrains run (app/retrain/runner.py): "process" (embedded, started by gunicorn), "rq"
+    # (queue workers on REDIS_URL), "thread" (in the requesting process: tests, `flask run`).
+    RETRAIN_EXECUTOR = os.environ.get("RETRAIN_EXECUTOR") or ("rq" if REDIS_URL else "process")
 
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
@@ -172,6 +177,8 @@ class TestingConfig(Config):
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=5)
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))
     MODEL_RELOAD_INTERVAL = 0.0
+    # In-process test apps have no retrain process beside them.
+    RETRAIN_EXECUTOR = os.environ.get("TEST_RETRAIN_EXECUTOR", "thread")
 
 
 class ProductionConfig(Config):

@@ -111,6 +111,11 @@ def _on_connect(auth: Any = None) -> None:
         raise ConnectionRefused("Authentication is temporarily unavailable.") from None
     if guard is not None:
         guard.authenticated(request.sid, NAMESPACE)
+    from flask import current_app
+
+    from app.retrain import relay
+
+    relay.ensure_started(current_app._get_current_object())
     join_room(user_room(user.id))
     if user.role == "admin":
         join_room(ADMINS_ROOM)
