@@ -112,6 +112,9 @@ class Config:
     # logged warning, rather than failing every request. Predictions stay available and login is
     # still throttled (per worker instead of deployment-wide); Redis is used again once it answers.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    # Seconds a worker may reuse a user's row (role, active) and a token's "not revoked" answer:
+    # a demotion, deactivation or logout reaches every worker within this time (app/auth/cache.py).
+    AUTH_CACHE_SECONDS = _env_float("AUTH_CACHE_SECONDS", 0.5)
     # Prefix of every key this app writes to Redis / the limiter storage.
     KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from app.errors import error_response
 from app.extensions import db, jwt
@@ -17,17 +17,34 @@ def init_auth(app: Flask) -> None:
     def _identity(identity):  # noqa: ANN001, ANN202
         return str(identity)
 
+    from app.auth.cache import FOREVER, TtlCache, user_snapshot, watch_user_changes
+
+    # JWTManager is one object for every app (tests build many): the loaders below find the
+    # current app's caches through current_app, never through this closure.
+    app.extensions["digitserve.user_cache"] = TtlCache(app.config["AUTH_CACHE_SECONDS"])
+    app.extensions["digitserve.revoked_cache"] = TtlCache(app.config["AUTH_CACHE_SECONDS"])
+    watch_user_changes()
+
+    def _lookup_user(user_id: int) -> User | None:
+        user = db.session.get(User, user_id)
+        return user_snapshot(user) if user is not None and user.active else None
+
     @jwt.user_lookup_loader
     def _load_user(_header: dict, claims: dict) -> User | None:
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.isdigit():
             return None
-        user = db.session.get(User, int(sub))
-        return user if user is not None and user.active else None
+        users = current_app.extensions["digitserve.user_cache"]
+        return users.get(int(sub), lambda: _lookup_user(int(sub)))
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, claims: dict) -> bool:
-        return is_revoked(claims["jti"])
+        jti = claims["jti"]
+        revoked = current_app.extensions["digitserve.revoked_cache"]
+        answer = revoked.get(jti, lambda: is_revoked(jti))
+        if answer:
+            revoked.put(jti, True, FOREVER)
+        return answer
 
     # Flask-JWT-Extended's own errors, in the service's JSON error shape.
     @jwt.unauthorized_loader
