@@ -40,6 +40,7 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     migrate.init_app(app, db, directory=_MIGRATIONS_DIR, render_as_batch=True)
     bcrypt.init_app(app)
     jwt.init_app(app)
+    _choose_limits_storage(app)
     limiter.init_app(app)
     api.init_app(app)
     app.extensions["digitserve.api"] = api
@@ -105,6 +106,23 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     if app.config.get("SERVED_BY_HEADER"):
         _add_served_by_header(app)
     return app
+
+
+def _choose_limits_storage(app: Flask) -> None:
+    """Without REDIS_URL: one SQLite counter file per deployment on tmpfs, shared by its workers."""
+    import hashlib
+
+    from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
+
+    if app.config.get("RATELIMIT_STORAGE_URI"):
+        return
+    if app.config.get("TESTING"):
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        return
+    ident = f"{app.config['SQLALCHEMY_DATABASE_URI']}|{app.config['KEY_NAMESPACE']}|{app.instance_path}"
+    name = f"digitserve-limits-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.db"
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else app.instance_path
+    app.config["RATELIMIT_STORAGE_URI"] = f"sqlite-limits://{os.path.join(folder, name)}"
 
 
 def socketio_async_mode() -> str:

@@ -103,10 +103,11 @@ class Config:
     BATCH_MAX_FILES = _env_int("BATCH_MAX_FILES", 64)
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 
-    # Flask-Limiter: storage is Redis when REDIS_URL is set, memory otherwise.
+    # Flask-Limiter: storage is Redis when REDIS_URL is set; otherwise a SQLite file on tmpfs shared
+    # by the machine's workers (app/ratelimit_storage.py; chosen in create_app), memory in tests.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_DEFAULT = os.environ.get("RATELIMIT_DEFAULT", "200 per day;50 per hour")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or ""
     RATELIMIT_HEADERS_ENABLED = True
     # Redis (limit storage) down: fail open to per-process in-memory limits, with Flask-Limiter's
     # logged warning, rather than failing every request. Predictions stay available and login is
