@@ -97,6 +97,12 @@ def our_server(
         full = stack.base_env(**env)
         stack.run(stack.flask_cmd("db", "upgrade"), full)
         stack.create_accounts(full, ADMIN, USER)
+        if backend == "postgres":  # retrains run on an RQ queue worker, as with `make serve-prod`
+            stack_.enter_context(
+                stack.running(
+                    lambda: stack.start_retrain_worker(full, tmp, env["REDIS_URL"], env["KEY_NAMESPACE"])
+                )
+            )
         name = f"gunicorn-{backend}"
         server = stack_.enter_context(
             stack.running(lambda: stack.start_gunicorn(full, tmp, workers=workers, name=name))
