@@ -11,6 +11,10 @@ Every setting can be overridden with the environment variable named beside it.
 """
 
 import os
+import subprocess
+import sys
+import threading
+import time
 
 bind = os.environ.get("BIND", "0.0.0.0:8000")
 # One worker per core by default: predictions are CPU work, one process per core uses them all.
@@ -44,29 +48,34 @@ def _retrain_executor() -> str:
 _retrain = {"proc": None, "stopping": False}
 
 
-def _supervise_retrain_process(server) -> None:  # noqa: ANN001 - gunicorn's arbiter
-    # The embedded retrain process: retraining never runs in a serving worker. Restarted if it
-    # dies (a job it was running is failed by the new one's start-up recovery: dead pid).
-    import subprocess
-    import sys
-    import time
+def _spawn_retrain_process(server) -> subprocess.Popen:  # noqa: ANN001 - gunicorn's arbiter
+    cwd = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-m", "app.retrain.worker"], cwd=cwd)
+    _retrain["proc"] = proc
+    server.log.info("retrain process started (pid %s)", proc.pid)
+    return proc
 
-    while not _retrain["stopping"]:
-        cwd = os.path.dirname(os.path.abspath(__file__))
-        proc = subprocess.Popen([sys.executable, "-m", "app.retrain.worker"], cwd=cwd)
-        _retrain["proc"] = proc
-        server.log.info("retrain process started (pid %s)", proc.pid)
+
+def _supervise_retrain_process(server, proc: subprocess.Popen) -> None:  # noqa: ANN001
+    # The embedded retrain process: retraining never runs in a serving worker. Restarted if it
+    # dies (a job it was running is failed by the new one's start-up recovery: dead pid). This
+    # thread only waits and respawns: every import happened at module level, before any fork, so
+    # a worker forked meanwhile never sees a half-imported module.
+    while True:
         code = proc.wait()
-        if not _retrain["stopping"]:
-            server.log.warning("retrain process %s exited (%s); restarting", proc.pid, code)
-            time.sleep(1.0)  # back-off before a restart
+        if _retrain["stopping"]:
+            return
+        server.log.warning("retrain process %s exited (%s); restarting", proc.pid, code)
+        time.sleep(1.0)  # back-off before a restart
+        if _retrain["stopping"]:
+            return
+        proc = _spawn_retrain_process(server)
 
 
 def when_ready(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     if _retrain_executor() == "process" and os.environ.get("RETRAIN_EMBEDDED", "1") != "0":
-        import threading
-
-        threading.Thread(target=_supervise_retrain_process, args=(server,), daemon=True).start()
+        proc = _spawn_retrain_process(server)  # first spawn from the main thread
+        threading.Thread(target=_supervise_retrain_process, args=(server, proc), daemon=True).start()
 
 
 def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature

@@ -116,14 +116,35 @@ def chart(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def worker_rss_mb(server: stack.Server) -> list[float]:
-    """Resident memory of each gunicorn worker (children of the master), in MB."""
+def worker_rss_mb(server: stack.Server) -> list[dict[str, float]]:
+    """Memory of each gunicorn worker (children of the master), in MB: resident (RSS, counts the
+    shared library pages in full), proportional (PSS, shared pages split between the processes
+    sharing them) and private (USS, this worker's alone)."""
     import subprocess
 
     out = subprocess.run(
-        ["ps", "--ppid", str(server.proc.pid), "-o", "pid=,rss=,args="], capture_output=True, text=True
+        ["ps", "--ppid", str(server.proc.pid), "-o", "pid=,args="], capture_output=True, text=True
     ).stdout
-    return [round(int(line.split()[1]) / 1024, 1) for line in out.splitlines() if "gunicorn" in line]
+    result = []
+    for line in out.splitlines():
+        if "gunicorn" not in line:
+            continue
+        fields: dict[str, int] = {}
+        try:
+            with open(f"/proc/{line.split()[0]}/smaps_rollup") as fh:
+                for row in fh:
+                    parts = row.split()
+                    if len(parts) >= 2 and parts[1].isdigit():
+                        fields[parts[0].rstrip(":")] = int(parts[1])
+        except OSError:
+            continue
+        private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+        result.append({
+            "rss": round(fields.get("Rss", 0) / 1024, 1),
+            "pss": round(fields.get("Pss", 0) / 1024, 1),
+            "uss": round(private / 1024, 1),
+        })  # fmt: skip
+    return result
 
 
 def during_retrain(srv: dict, single: bytes, single_ct: str, args: argparse.Namespace) -> dict:
