@@ -49,10 +49,10 @@ def dispatch(app: Flask, job_id: int) -> None:
     if executor == "thread":
         start(app, job_id)
     elif executor == "rq":
-        from redis import Redis
         from rq import Queue
 
-        queue = Queue(retrain_queue_name(app), connection=Redis.from_url(app.config["REDIS_URL"]))
+        # The app's client: bounded timeouts, so a stalled Redis turns into a quick 503.
+        queue = Queue(retrain_queue_name(app), connection=app.extensions["digitserve.redis"])
         # The job row is the truth (status, lock, heartbeat); RQ only carries the id to a worker.
         queue.enqueue(
             "app.retrain.tasks.run_retrain_job",
