@@ -153,6 +153,10 @@ def _tune_sqlite(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != "sqlite":
         return
+    if engine.url.database and engine.url.database != ":memory:":
+        from app.filelock import FileLock
+
+        app.extensions["digitserve.sqlite_write_lock"] = FileLock(f"{engine.url.database}.writelock")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # noqa: ANN001, ANN202 - SQLAlchemy event hook

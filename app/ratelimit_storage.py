@@ -17,6 +17,8 @@ import urllib.parse
 
 from limits.storage import Storage
 
+from app.filelock import FileLock
+
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expiry REAL NOT NULL)"
 )
@@ -41,6 +43,8 @@ class SqliteLimitsStorage(Storage):
         # One connection per process, behind a lock: statements never yield (gevent or not), so
         # the lock is never contended for long; a connection per greenlet would be wasteful.
         self._lock = threading.Lock()
+        # Writers of every worker queue on a kernel lock instead of SQLite's polling busy handler.
+        self._writer = FileLock(f"{path}.lock", inner=self._lock)
         self._conn: sqlite3.Connection | None = None
         self._hits = 0
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
@@ -60,7 +64,7 @@ class SqliteLimitsStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
-        with self._lock:
+        with self._writer.hold():
             db = self._db()
             (count,) = db.execute(
                 _INCR, {"key": key, "amount": amount, "expiry": now + expiry, "now": now}
