@@ -59,7 +59,8 @@ def mlflow_body() -> bytes:
 def sweep(label: str, url: str, body: bytes, ctype: str, args: argparse.Namespace, **kw: Any) -> list[dict]:
     rows = []
     for conc in args.concurrency:
-        res = common.run_wrk(url, body, ctype, connections=conc, seconds=args.seconds, **kw)
+        run = common.run_wrk if args.client == "wrk" else common.run_closed_loop
+        res = run(url, body, ctype, connections=conc, seconds=args.seconds, **kw)
         res.update(target=label, concurrency=conc, load_average=common.load_average())
         print(
             f"  {label:<28} c={conc:<3} {res['rps']:>9.1f} req/s  p50 {res['p50_ms']:.2f}  "
@@ -155,7 +156,8 @@ def during_retrain(srv: dict, single: bytes, single_ct: str, args: argparse.Name
     resp = requests.post(f"{srv['url']}/admin/retrain", headers=admin, json={"base": "v2"}, timeout=30)
     resp.raise_for_status()
     job_url = f"{srv['url']}/admin/retrain/{resp.json()['job_id']}"
-    res = common.run_wrk(
+    run = common.run_wrk if args.client == "wrk" else common.run_closed_loop
+    res = run(
         f"{srv['url']}/api/v2/predict", single, single_ct, connections=8, seconds=args.seconds,
         token=srv["tokens"]["user"],
     )  # fmt: skip
@@ -182,6 +184,7 @@ def main() -> None:
     ap.add_argument("--mlflow-workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--batch", action="store_true", help="also the batch endpoint (c)")
     ap.add_argument("--no-retrain", action="store_true", help="skip the c=8 run during a retrain")
+    ap.add_argument("--client", choices=["python", "wrk"], default="python", help="load generator")
     ap.add_argument("--out", default="compare")
     args = ap.parse_args()
 
@@ -300,7 +303,7 @@ def main() -> None:
     md = (
         f"# Our API vs mlflow models serve ({meta['when']})\n\n"
         f"{meta['cpus']} CPUs; our gunicorn {ours_workers} gevent workers; mlflow -w {args.mlflow_workers}; "
-        f"wrk 1 thread (closed loop, keep-alive), {args.seconds} s per row; load average before "
+        f"client {args.client} (closed loop, keep-alive), {args.seconds} s per row; load average before "
         f"{load_before}, after {meta['load_average_after']} (other jobs share this machine).\n"
         f"Ours: PNG upload, JWT auth with live revocation and roles, rate limits on (high) with "
         f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON.\n\n"
