@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PORT   ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: run test smoke install install-dev browser lint serve-prod bench synth-data clean
+.PHONY: run test smoke install install-dev browser lint serve-prod worker bench synth-data clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,11 +32,12 @@ $(CHROMIUM):
 	test -x $@
 
 # Install, migrate, train and register the models on first start (idempotent), then serve
-# on one gunicorn process (threads, WebSocket-capable) with SQLite, local MLflow, memory limits.
+# on gunicorn (gevent workers, one per core, WebSocket-capable) with SQLite, local MLflow, memory
+# limits.
 run: $(VENV)/.runtime
 	$(PY) -m flask db upgrade
 	$(PY) -m flask models bootstrap
-	$(VENV)/bin/gunicorn -c gunicorn.conf.py --workers 1 --bind 127.0.0.1:$(PORT) wsgi:app
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py --bind 127.0.0.1:$(PORT) wsgi:app
 
 test: $(VENV)/.dev browser
 	$(PY) -m pytest
@@ -53,11 +54,26 @@ lint: $(VENV)/.dev
 # README "Production". WEB_CONCURRENCY workers (4) on BIND (0.0.0.0:8000); migrates and registers
 # v1/v2 first if missing (both idempotent). Metrics of all workers are summed through
 # PROMETHEUS_MULTIPROC_DIR (default instance/prometheus, emptied at each start).
+#
+# Retrains run outside the serving workers: with REDIS_URL set, on RQ queue workers
+# (RETRAIN_WORKERS of them, default 1, started here beside gunicorn; more with `make worker` on
+# other machines); without it, in the embedded retrain process gunicorn's master starts.
+RETRAIN_WORKERS ?= 1
 serve-prod: $(VENV)/.runtime
 	APP_ENV=production $(PY) -m flask db upgrade
 	APP_ENV=production $(PY) -m flask models bootstrap
+	@set -e; pids=""; \
+	if [ -n "$$REDIS_URL" ] && [ "$${RETRAIN_EXECUTOR:-rq}" = rq ]; then \
+	  for i in $$(seq 1 $(RETRAIN_WORKERS)); do APP_ENV=production $(PY) -m app.retrain.worker & pids="$$pids $$!"; done; \
+	fi; \
+	trap 'kill $$pids 2>/dev/null' EXIT INT TERM; \
 	APP_ENV=production PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/instance/prometheus} \
 	  $(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
+
+# One retrain queue worker (RQ on REDIS_URL), for any machine that reaches the database, Redis
+# and the MLflow server; same environment as serve-prod.
+worker: $(VENV)/.runtime
+	APP_ENV=production $(PY) -m app.retrain.worker
 
 # Benchmarks (see each bench/*.py docstring): model vs end to end, our API vs
 # `mlflow models serve` (wrk), retrain to serving. Needs wrk (apt-get install -y wrk); the

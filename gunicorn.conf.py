@@ -1,5 +1,9 @@
-"""gunicorn settings. Threaded workers: Flask-SocketIO's threading mode serves WebSocket through
-simple-websocket on gthread workers; several workers share state through Redis (REDIS_URL).
+"""gunicorn settings. gevent workers: each request and each open WebSocket is a greenlet, so an
+idle or unauthenticated socket costs a few KB, never a request thread, and adding clients adds no
+thread contention (the old gthread workers: 16 threads each, one per open socket, fighting over
+the GIL). Flask-SocketIO runs in its gevent mode there (WebSocket through simple-websocket);
+several workers share state through Redis (REDIS_URL). psycopg 3 detects gevent's patching and
+waits cooperatively; SQLite, scikit-learn and the JWT checks are short CPU work.
 
 Several workers need no sticky sessions as long as Socket.IO clients use the WebSocket transport
 (one connection stays on one worker); long-polling spreads a session's requests over workers.
@@ -7,19 +11,22 @@ Every setting can be overridden with the environment variable named beside it.
 """
 
 import os
+import subprocess
+import sys
+import threading
+import time
 
 # All interfaces only for production (make serve-prod, the Docker image): a plain
 # `gunicorn -c gunicorn.conf.py wsgi:app` without APP_ENV serves the development config, on loopback.
 _production = (os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "").lower() == "production"
 bind = os.environ.get("BIND", "0.0.0.0:8000" if _production else "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
-worker_class = "gthread"
-# Each open WebSocket holds one thread of its worker for its lifetime, so threads bound the
-# sockets per worker plus concurrent HTTP requests; predictions are CPU-bound under the GIL, so
-# more threads add no throughput, only queueing inside the process.
-threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-# gthread workers heartbeat from their main loop, not from request threads: a long-lived
-# WebSocket does not trip this; only a wedged worker does.
+# One worker per core by default: predictions are CPU work, one process per core uses them all.
+workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1)
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+# Concurrent connections (HTTP keep-alive and WebSocket) per worker; each is a greenlet.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# The worker heartbeats from its event loop: a long-lived WebSocket does not trip this; only a
+# worker wedged in CPU work for this long does.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 # On SIGTERM, in-flight requests get this long; open WebSockets also keep a worker alive until
 # then (clients reconnect to another worker), so keep it short enough for rolling restarts.
@@ -41,6 +48,55 @@ else:
     control_socket_disable = True
 # Each worker loads the models itself; preloading would share MLflow/SQLAlchemy state across forks.
 preload_app = False
+
+
+def _retrain_executor() -> str:
+    # Same rule as app.config.Config.RETRAIN_EXECUTOR (not imported: the master stays app-free).
+    return os.environ.get("RETRAIN_EXECUTOR") or ("rq" if os.environ.get("REDIS_URL") else "process")
+
+
+_retrain = {"proc": None, "stopping": False}
+
+
+def _spawn_retrain_process(server) -> subprocess.Popen:  # noqa: ANN001 - gunicorn's arbiter
+    cwd = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.Popen([sys.executable, "-m", "app.retrain.worker"], cwd=cwd)
+    _retrain["proc"] = proc
+    server.log.info("retrain process started (pid %s)", proc.pid)
+    return proc
+
+
+def _supervise_retrain_process(server, proc: subprocess.Popen) -> None:  # noqa: ANN001
+    # The embedded retrain process: retraining never runs in a serving worker. Restarted if it
+    # dies (a job it was running is failed by the new one's start-up recovery: dead pid). This
+    # thread only waits and respawns: every import happened at module level, before any fork, so
+    # a worker forked meanwhile never sees a half-imported module.
+    while True:
+        code = proc.wait()
+        if _retrain["stopping"]:
+            return
+        server.log.warning("retrain process %s exited (%s); restarting", proc.pid, code)
+        time.sleep(1.0)  # back-off before a restart
+        if _retrain["stopping"]:
+            return
+        proc = _spawn_retrain_process(server)
+
+
+def when_ready(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    if _retrain_executor() == "process" and os.environ.get("RETRAIN_EMBEDDED", "1") != "0":
+        proc = _spawn_retrain_process(server)  # first spawn from the main thread
+        threading.Thread(target=_supervise_retrain_process, args=(server, proc), daemon=True).start()
+
+
+def on_exit(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    _retrain["stopping"] = True
+    proc = _retrain["proc"]
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=float(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30")))
+        except Exception:  # noqa: BLE001 - still running: it must not outlive the server
+            proc.kill()
 
 
 def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature

@@ -43,6 +43,7 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     migrate.init_app(app, db, directory=_MIGRATIONS_DIR, render_as_batch=True)
     bcrypt.init_app(app)
     jwt.init_app(app)
+    _choose_limits_storage(app)
     limiter.init_app(app)
     api.init_app(app)
     app.extensions["digitserve.api"] = api
@@ -71,7 +72,7 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
         # through the Redis queue. Per-deployment channel: several deployments (or test runs) may
         # share one Redis.
         client_manager=client_manager(app, redis_url, f"{app.config['KEY_NAMESPACE']}-socketio"),
-        async_mode="threading",
+        async_mode=socketio_async_mode(),
         cors_allowed_origins=[o for o in app.config["SOCKETIO_CORS_ORIGINS"].split(",") if o] or None,
     )
 
@@ -117,6 +118,35 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
     return app
 
 
+def _choose_limits_storage(app: Flask) -> None:
+    """Without REDIS_URL: one SQLite counter file per deployment on tmpfs, shared by its workers."""
+    import hashlib
+
+    from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
+
+    if app.config.get("RATELIMIT_STORAGE_URI"):
+        return
+    if app.config.get("TESTING"):
+        app.config["RATELIMIT_STORAGE_URI"] = "memory://"
+        return
+    ident = f"{app.config['SQLALCHEMY_DATABASE_URI']}|{app.config['KEY_NAMESPACE']}|{app.instance_path}"
+    name = f"digitserve-limits-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.db"
+    folder = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else app.instance_path
+    app.config["RATELIMIT_STORAGE_URI"] = f"sqlite-limits://{os.path.join(folder, name)}"
+
+
+def socketio_async_mode() -> str:
+    """"gevent" inside a gevent-patched process (gunicorn's gevent worker), "threading" otherwise.
+
+    Flask-SocketIO's auto-detection would pick gevent merely because it is installed, which
+    breaks the unpatched processes (tests' threaded servers, the CLI).
+    """
+    import sys
+
+    monkey = sys.modules.get("gevent.monkey")
+    return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
+
+
 def _tune_sqlite(app: Flask) -> None:
     """Embedded SQLite: WAL journal and synchronous=NORMAL on every connection.
 
@@ -133,6 +163,10 @@ def _tune_sqlite(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name != "sqlite":
         return
+    if engine.url.database and engine.url.database != ":memory:":
+        from app.filelock import FileLock
+
+        app.extensions["digitserve.sqlite_write_lock"] = FileLock(f"{engine.url.database}.writelock")
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):  # noqa: ANN001, ANN202 - SQLAlchemy event hook

@@ -108,15 +108,19 @@ class Config:
     BATCH_MAX_FILES = _env_int("BATCH_MAX_FILES", 64)
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 
-    # Flask-Limiter: storage is Redis when REDIS_URL is set, memory otherwise.
+    # Flask-Limiter: storage is Redis when REDIS_URL is set; otherwise a SQLite file on tmpfs shared
+    # by the machine's workers (app/ratelimit_storage.py; chosen in create_app), memory in tests.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_DEFAULT = os.environ.get("RATELIMIT_DEFAULT", "200 per day;50 per hour")
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or ""
     RATELIMIT_HEADERS_ENABLED = True
     # Redis (limit storage) down: fail open to per-process in-memory limits, with Flask-Limiter's
     # logged warning, rather than failing every request. Predictions stay available and login is
     # still throttled (per worker instead of deployment-wide); Redis is used again once it answers.
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = _env_bool("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
+    # Seconds a worker may reuse a user's row (role, active) and a token's "not revoked" answer:
+    # a demotion, deactivation or logout reaches every worker within this time (app/auth/cache.py).
+    AUTH_CACHE_SECONDS = _env_float("AUTH_CACHE_SECONDS", 0.5)
     # Prefix of every key this app writes to Redis / the limiter storage.
     KEY_NAMESPACE = os.environ.get("KEY_NAMESPACE", "digitserve")
     # Signed-in callers (per user): admin pages and API, feedback, everything else without its own.
@@ -145,12 +149,21 @@ class Config:
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
     RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None
-    # A queued/running job whose heartbeat is older than this belonged to a dead process.
-    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 60.0)
+    # A running job's process writes a heartbeat this often; a queued/running job whose heartbeat
+    # is older than RETRAIN_STALE_SECONDS belonged to a dead process (or found no worker).
+    RETRAIN_HEARTBEAT_SECONDS = _env_float("RETRAIN_HEARTBEAT_SECONDS", 5.0)
+    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 30.0)
+    # Where retrains run (app/retrain/runner.py): "process" (embedded, started by gunicorn), "rq"
+    # (queue workers on REDIS_URL), "thread" (in the requesting process: tests, `flask run`).
+    RETRAIN_EXECUTOR = os.environ.get("RETRAIN_EXECUTOR") or ("rq" if REDIS_URL else "process")
 
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
+    # Open Socket.IO connections per client address and worker; seconds a connection may stay
+    # open without an authenticated namespace connect (app/realtime/connections.py).
+    SOCKET_MAX_PER_ADDRESS = _env_int("SOCKET_MAX_PER_ADDRESS", 20)
+    SOCKET_AUTH_TIMEOUT = _env_float("SOCKET_AUTH_TIMEOUT", 10.0)
     # Opt-in `X-Served-By: <worker pid>` response header: shows which gunicorn worker answered
     # (the scale-out test uses it to prove requests spread across workers). Off by default.
     SERVED_BY_HEADER = _env_bool("SERVED_BY_HEADER", False)
@@ -193,6 +206,8 @@ class TestingConfig(Config):
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=5)
     SQLALCHEMY_DATABASE_URI = normalise_database_url(os.environ.get("DATABASE_URL", "sqlite:///:memory:"))
     MODEL_RELOAD_INTERVAL = 0.0
+    # In-process test apps have no retrain process beside them.
+    RETRAIN_EXECUTOR = os.environ.get("TEST_RETRAIN_EXECUTOR", "thread")
 
 
 class ProductionConfig(Config):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -58,7 +59,8 @@ def mlflow_body() -> bytes:
 def sweep(label: str, url: str, body: bytes, ctype: str, args: argparse.Namespace, **kw: Any) -> list[dict]:
     rows = []
     for conc in args.concurrency:
-        res = common.run_wrk(url, body, ctype, connections=conc, seconds=args.seconds, **kw)
+        run = common.run_wrk if args.client == "wrk" else common.run_closed_loop
+        res = run(url, body, ctype, connections=conc, seconds=args.seconds, **kw)
         res.update(target=label, concurrency=conc, load_average=common.load_average())
         print(
             f"  {label:<28} c={conc:<3} {res['rps']:>9.1f} req/s  p50 {res['p50_ms']:.2f}  "
@@ -115,12 +117,74 @@ def chart(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def worker_rss_mb(server: stack.Server) -> list[dict[str, float]]:
+    """Memory of each gunicorn worker (children of the master), in MB: resident (RSS, counts the
+    shared library pages in full), proportional (PSS, shared pages split between the processes
+    sharing them) and private (USS, this worker's alone)."""
+    import subprocess
+
+    out = subprocess.run(
+        ["ps", "--ppid", str(server.proc.pid), "-o", "pid=,args="], capture_output=True, text=True
+    ).stdout
+    result = []
+    for line in out.splitlines():
+        if "gunicorn" not in line:
+            continue
+        fields: dict[str, int] = {}
+        try:
+            with open(f"/proc/{line.split()[0]}/smaps_rollup") as fh:
+                for row in fh:
+                    parts = row.split()
+                    if len(parts) >= 2 and parts[1].isdigit():
+                        fields[parts[0].rstrip(":")] = int(parts[1])
+        except OSError:
+            continue
+        private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+        result.append({
+            "rss": round(fields.get("Rss", 0) / 1024, 1),
+            "pss": round(fields.get("Pss", 0) / 1024, 1),
+            "uss": round(private / 1024, 1),
+        })  # fmt: skip
+    return result
+
+
+def during_retrain(srv: dict, single: bytes, single_ct: str, args: argparse.Namespace) -> dict:
+    """c=8 load while a full-data retrain runs in the retrain process / queue worker."""
+    import requests
+
+    admin = {"Authorization": f"Bearer {srv['tokens']['admin']}"}
+    resp = requests.post(f"{srv['url']}/admin/retrain", headers=admin, json={"base": "v2"}, timeout=30)
+    resp.raise_for_status()
+    job_url = f"{srv['url']}/admin/retrain/{resp.json()['job_id']}"
+    run = common.run_wrk if args.client == "wrk" else common.run_closed_loop
+    res = run(
+        f"{srv['url']}/api/v2/predict", single, single_ct, connections=8, seconds=args.seconds,
+        token=srv["tokens"]["user"],
+    )  # fmt: skip
+    job = requests.get(job_url, headers=admin, timeout=30).json()
+    res["retrain_status_after_run"] = job["status"]
+    res["retrain_progress_after_run"] = job["progress"]
+    deadline = time.monotonic() + 600
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(1)  # poll interval: the retrain must end before the server stops
+        job = requests.get(job_url, headers=admin, timeout=30).json()
+    res["retrain_final_status"] = job["status"]
+    res["retrain_duration_s"] = job.get("duration_s")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--backends", nargs="+", default=["sqlite", "postgres"], choices=["sqlite", "postgres"])
-    ap.add_argument("--workers", type=int, default=4, help="worker processes of each server")
+    ap.add_argument(
+        "--workers", type=int, default=0, help="our gunicorn workers (0: the default, one per core)"
+    )
+    ap.add_argument("--mlflow-workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--batch", action="store_true", help="also the batch endpoint (c)")
+    ap.add_argument("--no-retrain", action="store_true", help="skip the c=8 run during a retrain")
+    ap.add_argument("--client", choices=["python", "wrk"], default="python", help="load generator")
     ap.add_argument("--out", default="compare")
     args = ap.parse_args()
 
@@ -129,69 +193,121 @@ def main() -> None:
     single, single_ct = common.multipart([("d.png", png)])
     batch, batch_ct = common.multipart([(f"d{i}.png", png) for i in range(BATCH)])
     rows: list[dict] = []
+    extra: dict[str, Any] = {}
     started = time.time()
     load_before = common.load_average()
+    ours_workers = args.workers or (os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmpdir:
         tmp = Path(tmpdir)
-        # Both worker counts: uvicorn's multi-worker mode answers keep-alive requests ~40 ms late
-        # here (its inherited sockets miss TCP_NODELAY: Nagle meets delayed ACK), so -w 1 is
-        # mlflow's best case at low concurrency; ratios use the better (a) at each concurrency.
-        for n in sorted({1, args.workers}):
+        # uvicorn's multi-worker mode answers keep-alive requests ~40 ms late here (its inherited
+        # sockets miss TCP_NODELAY: Nagle meets delayed ACK), so -w 1 (mlflow's default) is its
+        # best case at low concurrency; "best" below is the best (a) at each concurrency.
+        for n in args.mlflow_workers:
             print(f"(a) mlflow models serve -w {n}", flush=True)
             with stack.running(lambda n=n: start_mlflow_serve(tmp / f"w{n}", n)) as mlflow_srv:
                 for r in sweep(f"(a) mlflow /invocations -w{n}", f"{mlflow_srv.url}/invocations",
                                mlflow_body(), "application/json", args):  # fmt: skip
                     r["images_per_s"] = r["rps"]
+                    r["mlflow_workers"] = n
                     rows.append(r)
         with stack.running(lambda: start_mlflow_serve(tmp / "check", 1)) as mlflow_srv:
             for backend in args.backends:
                 sub = tmp / backend
                 sub.mkdir()
-                print(f"our API, gunicorn {args.workers} workers, {backend}", flush=True)
-                with common.our_server(backend, sub, workers=args.workers) as srv:
+                label = "make run" if backend == "sqlite" else "serve-prod"
+                print(f"our API ({label}), gunicorn {ours_workers} workers, {backend}", flush=True)
+                # Full-data retrains in the during-retrain run, as a real one would be.
+                with common.our_server(backend, sub, workers=ours_workers, RETRAIN_DATA_LIMIT="",
+                                       mlflow_uri=common.private_registry(sub)) as srv:  # fmt: skip
                     token = srv["tokens"]["user"]
                     check_answers(srv["url"], token, mlflow_srv.url)
                     for r in sweep(f"(b) /api/v2/predict [{backend}]", f"{srv['url']}/api/v2/predict",
                                    single, single_ct, args, token=token):  # fmt: skip
                         r["images_per_s"] = r["rps"]
+                        r["backend"] = backend
                         rows.append(r)
-                    for r in sweep(f"(c) batch x{BATCH} [{backend}]", f"{srv['url']}/api/v2/predict/batch",
-                                   batch, batch_ct, args, token=token):  # fmt: skip
-                        r["images_per_s"] = r["rps"] * BATCH
-                        rows.append(r)
-    a: dict[int, float] = {}
+                    if args.batch:
+                        for r in sweep(f"(c) batch x{BATCH} [{backend}]", f"{srv['url']}/api/v2/predict/batch",  # noqa: E501
+                                       batch, batch_ct, args, token=token):  # fmt: skip
+                            r["images_per_s"] = r["rps"] * BATCH
+                            rows.append(r)
+                    extra[f"rss_mb_{backend}"] = worker_rss_mb(srv["server"])
+                    if not args.no_retrain:
+                        res = during_retrain(srv, single, single_ct, args)
+                        res["load_average"] = common.load_average()
+                        extra[f"during_retrain_{backend}"] = res
+                        print(f"  during a retrain c=8: {res['rps']:.1f} req/s p99 {res['p99_ms']:.1f} ms "
+                              f"(retrain {res['retrain_status_after_run']} at the end of the run)", flush=True)  # fmt: skip # noqa: E501
+    a_default = {r["concurrency"]: r["rps"] for r in rows if r.get("mlflow_workers") == 1}
+    a_best: dict[int, float] = {}
     for r in rows:
         if r["target"].startswith("(a)"):
-            a[r["concurrency"]] = max(a.get(r["concurrency"], 0.0), r["rps"])
+            a_best[r["concurrency"]] = max(a_best.get(r["concurrency"], 0.0), r["rps"])
     for r in rows:
-        base = a.get(r["concurrency"])
-        r["ratio_vs_a"] = round(r["images_per_s"] / base, 2) if base else None
+        base = a_best.get(r["concurrency"])
+        r["ratio_vs_best_a"] = round(r["images_per_s"] / base, 2) if base else None
+        default = a_default.get(r["concurrency"])
+        r["ratio_vs_default_a"] = round(r["images_per_s"] / default, 2) if default else None
     meta = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
         "seconds_per_run": args.seconds,
-        "workers": args.workers,
-        "batch_size": BATCH,
-        "cpus": __import__("os").cpu_count(),
+        "our_workers": ours_workers,
+        "mlflow_workers": args.mlflow_workers,
+        "cpus": os.cpu_count(),
         "load_average_before": load_before,
         "load_average_after": common.load_average(),
+        **extra,
     }
     common.RESULTS.mkdir(parents=True, exist_ok=True)
     (common.RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    headline = []
+    for backend in args.backends:
+        ours = {r["concurrency"]: r for r in rows if r.get("backend") == backend}
+        for conc in args.concurrency:
+            r = ours.get(conc)
+            if r is None:
+                continue
+            headline.append([
+                "make run (SQLite)" if backend == "sqlite" else "serve-prod (PostgreSQL + Redis)", conc,
+                r["rps"], a_default.get(conc), r["ratio_vs_default_a"], a_best.get(conc), r["ratio_vs_best_a"],  # noqa: E501
+                r["p50_ms"], r["p99_ms"], r["errors"],
+            ])  # fmt: skip
+    summary = common.markdown_table(
+        ["ours", "clients", "our req/s", "mlflow default (-w1) req/s", "× default", "mlflow best req/s",
+         "× best", "our p50 ms", "our p99 ms", "errors"],
+        headline,
+    )  # fmt: skip
     table = common.markdown_table(
-        ["target", "conc.", "req/s", "images/s", "p50 ms", "p95 ms", "p99 ms", "errors", "× best (a)"],
+        ["target", "conc.", "req/s", "images/s", "p50 ms", "p95 ms", "p99 ms", "errors", "× best (a)", "load avg"],  # noqa: E501
         [
             [r["target"], r["concurrency"], r["rps"], r["images_per_s"], r["p50_ms"], r["p95_ms"],
-             r["p99_ms"], r["errors"], r["ratio_vs_a"]]
+             r["p99_ms"], r["errors"], r["ratio_vs_best_a"], r.get("load_average", "")]
             for r in rows
         ],
     )  # fmt: skip
+    notes = []
+    for backend in args.backends:
+        res = extra.get(f"during_retrain_{backend}")
+        base = next((r for r in rows if r.get("backend") == backend and r["concurrency"] == 8), None)
+        if res and base:
+            notes.append(
+                f"- {backend}: c=8 while a full-data retrain runs: {res['rps']:.1f} req/s, p99 "
+                f"{res['p99_ms']:.1f} ms vs {base['p99_ms']:.1f} ms without (×{res['p99_ms'] / base['p99_ms']:.2f}); "  # noqa: E501
+                f"the retrain was {res['retrain_status_after_run']} ({res['retrain_progress_after_run']} %) at the "  # noqa: E501
+                f"end of the run, {res['retrain_final_status']} after {res['retrain_duration_s']} s."
+            )  # fmt: skip
+        if extra.get(f"rss_mb_{backend}"):
+            notes.append(
+                f"- {backend}: resident memory per serving worker (MB): {extra[f'rss_mb_{backend}']}"
+            )
     md = (
         f"# Our API vs mlflow models serve ({meta['when']})\n\n"
-        f"{meta['cpus']} CPUs, our gunicorn {args.workers} workers; "
-        f"mlflow -w 1 and -w {args.workers}; wrk 1 thread, "
-        f"{args.seconds} s per row; load average before {load_before}, after {meta['load_average_after']}.\n"
-        f"(b)/(c): PNG upload, JWT auth, rate limits on (high), every prediction stored. "
-        f"(c) sends {BATCH} images per request; its ratio is in images/s.\n\n{table}\n"
+        f"{meta['cpus']} CPUs; our gunicorn {ours_workers} gevent workers; mlflow -w {args.mlflow_workers}; "
+        f"client {args.client} (closed loop, keep-alive), {args.seconds} s per row; load average before "
+        f"{load_before}, after {meta['load_average_after']} (other jobs share this machine).\n"
+        f"Ours: PNG upload, JWT auth with live revocation and roles, rate limits on (high) with "
+        f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON.\n\n"
+        f"{summary}\n\n{chr(10).join(notes)}\n\nAll rows:\n\n{table}\n"
     )
     (common.RESULTS / f"{args.out}.md").write_text(md)
     chart(rows, common.RESULTS / f"{args.out}.png")

@@ -6,13 +6,14 @@ End to end: /api/v2/predict through gunicorn (production config, JWT auth, rate 
 high, every prediction stored) loaded by wrk. Server overhead = end-to-end p50 at concurrency 1
 minus the in-process decode + predict time of the same image.
 
-    .venv/bin/python bench/predict.py [--seconds 10] [--backend sqlite|postgres] [--workers 4]
+    .venv/bin/python bench/predict.py [--seconds 10] [--backend sqlite|postgres] [--workers N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -54,7 +55,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--backend", default="sqlite", choices=["sqlite", "postgres"])
-    ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()

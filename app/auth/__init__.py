@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, current_app
 
 from app.errors import error_response
-from app.extensions import jwt
+from app.extensions import db, jwt
 
 
 def init_auth(app: Flask) -> None:
@@ -18,17 +18,40 @@ def init_auth(app: Flask) -> None:
     def _identity(identity):  # noqa: ANN001, ANN202
         return str(identity)
 
+    from app.auth.cache import FOREVER, TtlCache, user_snapshot, watch_user_changes
+    from app.auth.tokens import session_key
+
+    # Per-process caches in front of the two per-request lookups (app/auth/cache.py). JWTManager
+    # is one object for every app (tests build many): the loaders find the current app's caches
+    # through current_app, never through this closure.
+    app.extensions["digitserve.user_cache"] = TtlCache(app.config["AUTH_CACHE_SECONDS"])
+    app.extensions["digitserve.revoked_cache"] = TtlCache(app.config["AUTH_CACHE_SECONDS"])
+    watch_user_changes()
+
+    def _active_row(user_id: int) -> User | None:
+        user = db.session.get(User, user_id)
+        return user_snapshot(user) if user is not None and user.active else None
+
     @jwt.additional_claims_loader
     def _stamp(identity) -> dict:  # noqa: ANN001
         return stamp_claims(identity)
 
     @jwt.user_lookup_loader
     def _load_user(_header: dict, claims: dict) -> User | None:
-        return user_for_claims(claims)
+        users = current_app.extensions["digitserve.user_cache"]
+        return user_for_claims(claims, load=lambda uid: users.get(uid, lambda: _active_row(uid)))
 
     @jwt.token_in_blocklist_loader
     def _revoked(_header: dict, claims: dict) -> bool:
-        return claims_revoked(claims)
+        revoked = current_app.extensions["digitserve.revoked_cache"]
+        sid = claims.get("sid")
+        # A session this process ended is known here at once (revoke_token remembers its key).
+        if isinstance(sid, str) and sid and revoked.get(session_key(sid), lambda: False, keep=bool):
+            return True
+        answer = revoked.get(claims["jti"], lambda: claims_revoked(claims))
+        if answer:
+            revoked.put(claims["jti"], True, FOREVER)
+        return answer
 
     # Flask-JWT-Extended's own errors, in the service's JSON error shape.
     @jwt.unauthorized_loader

@@ -99,12 +99,23 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
             client.set(namespaced(f"revoked:{jti}"), "1", ex=ttl)
         except RedisError as exc:
             raise _token_store_down(exc) from None
+        _remember_revoked(jti)
         return
     db.session.add(RevokedToken(jti=jti, token_type=token_type, user_id=user_id, expires_at=expires_at))
     try:
         db.session.commit()
     except IntegrityError:  # already revoked (twice, or concurrently): in the list, which is the goal
         db.session.rollback()
+    _remember_revoked(jti)
+
+
+def _remember_revoked(jti: str) -> None:
+    # This process's cache learns at once; other workers' caches within AUTH_CACHE_SECONDS.
+    from app.auth.cache import FOREVER
+
+    cache = current_app.extensions.get("digitserve.revoked_cache")
+    if cache is not None:
+        cache.put(jti, True, FOREVER)
 
 
 def is_revoked(*jtis: str) -> bool:

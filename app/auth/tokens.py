@@ -14,6 +14,7 @@ HTTP requests and the Socket.IO handshake and re-checks (a cache may wrap it lat
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,16 +41,23 @@ def stamp_claims(identity: Any) -> dict[str, Any]:
     return {"stm": user.token_stamp} if user is not None else {}
 
 
-def user_for_claims(claims: dict[str, Any]) -> Any:
-    """The active user a decoded token speaks for, or None: unknown id, disabled account, or a
-    stamp that changed since the token was made."""
+def active_user(user_id: int) -> Any:
+    """The user row with this id if the account is active, else None."""
     from app.auth.models import User
 
+    user = db.session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def user_for_claims(claims: dict[str, Any], load: Callable[[int], Any] | None = None) -> Any:
+    """The active user a decoded token speaks for, or None: unknown id, disabled account, or a
+    stamp that changed since the token was made. ``load`` (default ``active_user``) fetches the
+    active user by id; the request path passes a cached one."""
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18:
         return None
-    user = db.session.get(User, int(sub))
-    if user is None or not user.active:
+    user = (load or active_user)(int(sub))
+    if user is None:
         return None
     stamp = claims.get("stm")
     if not isinstance(stamp, str) or not secrets.compare_digest(stamp, user.token_stamp or ""):

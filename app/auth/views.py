@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 
 from app.auth import lockout
 from app.auth.decorators import BEARER, login_required
+from app.auth.models import User
 from app.auth.schemas import (
     LoginSchema,
     LogoutSchema,
@@ -23,7 +24,7 @@ from app.auth.schemas import (
 from app.auth.services import authenticate, change_password, create_user, end_all_sessions
 from app.auth.tokens import issue_tokens, revoke_claims, revoke_session
 from app.errors import ApiError
-from app.extensions import address_key, limiter
+from app.extensions import address_key, db, limiter
 from app.realtime.guard import disconnect_session
 
 blp = Blueprint("auth", __name__, description="Registration, login and tokens")
@@ -146,7 +147,7 @@ def logout(data: dict):
 def logout_all():
     """Log out everywhere: every token of this account, on every device, stops working and every
     open socket closes."""
-    end_all_sessions(current_user, "logged out everywhere")
+    end_all_sessions(_stored_self(), "logged out everywhere")
     return {"message": "Every session of this account has ended; sign in again."}
 
 
@@ -159,7 +160,7 @@ def logout_all():
 @blp.doc(security=BEARER)
 def password(data: dict):
     """Change the password; every session (this one included) ends."""
-    change_password(current_user, data["current_password"], data["new_password"])
+    change_password(_stored_self(), data["current_password"], data["new_password"])
     return {"message": "Password changed; every session has ended; sign in again."}
 
 
@@ -169,4 +170,13 @@ def password(data: dict):
 @blp.doc(security=BEARER)
 def me():
     """The signed-in user, as stored now."""
-    return current_user.to_dict()
+    return _stored_self().to_dict()
+
+
+def _stored_self() -> User:
+    """The signed-in user's row in this session: ``current_user`` may be a cached, detached copy
+    (app/auth/cache.py), which must not be changed or trusted to be current."""
+    user = db.session.get(User, current_user.id)
+    if user is None:
+        raise ApiError(401, "The token's user does not exist or is disabled.", "user_unknown")
+    return user

@@ -11,6 +11,7 @@ so any failure before it leaves the alias where it was.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from app.ml import data, models, realworld, registry
+
+log = logging.getLogger(__name__)
 
 FEEDBACK_EVAL_FRACTION = 0.2  # newest share of feedback kept out of training
 MIN_FEEDBACK_FOR_SPLIT = 5  # below this, all feedback is used for training
@@ -248,11 +251,6 @@ def retrain(
         current_version=None if current is None else str(current.version),
         margin=margin,
     )
-    # Record the decision before touching the alias: if this fails, nothing moved.
-    client.set_tag(run_id, "promotion_decision", decision)
-    client.set_tag(run_id, "promoted", str(promoted).lower())
-    client.set_model_version_tag(registry.MODEL_NAME, version, "promotion_decision", decision)
-    client.set_model_version_tag(registry.MODEL_NAME, version, "promoted", str(promoted).lower())
     if promoted:
         progress(95, f"moving alias {promote_to} to version {version}")
         registry.set_alias(client, promote_to, version)
@@ -266,6 +264,18 @@ def retrain(
             and str(champion.version) == str(current.version)
         ):
             registry.set_alias(client, registry.CHAMPION, version)
+    # The tags state a fact, so they are written only once it is one: after the alias moved. A
+    # process killed before this point leaves an untagged version, never a "promoted" one whose
+    # alias stayed where it was.
+    # Best effort: the alias (and the job row) are the truth; a failed tag write must not turn a
+    # done promotion into a failed job.
+    try:
+        client.set_tag(run_id, "promotion_decision", decision)
+        client.set_tag(run_id, "promoted", str(promoted).lower())
+        client.set_model_version_tag(registry.MODEL_NAME, version, "promotion_decision", decision)
+        client.set_model_version_tag(registry.MODEL_NAME, version, "promoted", str(promoted).lower())
+    except Exception:  # noqa: BLE001 - see above
+        log.warning("could not tag version %s with its promotion decision", version, exc_info=True)
     progress(100, decision)
 
     return RetrainResult(

@@ -104,11 +104,16 @@ def _commit_keeping_values() -> None:
     # just to read back the values written a moment ago (one extra query per request; about a
     # tenth of the request time under load). The rows are complete after the flush (ids
     # included), so keep them; the session's setting is restored for everything else.
+    from app.filelock import nothing
+
     session = db.session()
     previous = session.expire_on_commit
     session.expire_on_commit = False
+    # SQLite: take the workers' fair write lock around the INSERT + COMMIT (app/filelock.py).
+    lock = current_app.extensions.get("digitserve.sqlite_write_lock")
     try:
-        session.commit()
+        with lock.hold() if lock is not None else nothing():
+            session.commit()
     finally:
         session.expire_on_commit = previous
 

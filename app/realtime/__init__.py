@@ -44,9 +44,18 @@ def init_realtime(app: Flask) -> None:
     """
     if socketio.server is None:
         raise RuntimeError("init_realtime() needs socketio.init_app(app) to have run first")
+    from app.realtime.connections import SocketGuard
+
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
+    guard = SocketGuard(
+        socketio.server,
+        max_per_address=app.config["SOCKET_MAX_PER_ADDRESS"],
+        auth_timeout=app.config["SOCKET_AUTH_TIMEOUT"],
+        proxy_count=app.config["PROXY_COUNT"],
+    )
     app.extensions["digitserve.realtime"] = True
+    app.extensions["digitserve.socket_guard"] = guard
 
 
 def _token_from(auth: Any) -> str | None:
@@ -80,15 +89,33 @@ def _authenticate(auth: Any) -> tuple[Any, dict]:
     return user, claims
 
 
+def _guard() -> Any:
+    from flask import current_app
+
+    return current_app.extensions.get("digitserve.socket_guard")
+
+
 def _on_connect(auth: Any = None) -> None:
+    guard = _guard()
     try:
         user, claims = _authenticate(auth)
     except ConnectionRefused:
+        if guard is not None:
+            guard.refused(request.sid, NAMESPACE)  # a refused socket must not stay open
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. the DB or Redis is down: refuse, don't crash
         # Also keeps a TypeError from making Flask-SocketIO retry the handler without `auth`.
         log.warning("socket connect refused: %s: %s", type(exc).__name__, exc)
+        if guard is not None:
+            guard.refused(request.sid, NAMESPACE)
         raise ConnectionRefused("Authentication is temporarily unavailable.") from None
+    if guard is not None:
+        guard.authenticated(request.sid, NAMESPACE)
+    from flask import current_app
+
+    from app.retrain import relay
+
+    relay.ensure_started(current_app._get_current_object())
     join_room(user_room(user.id))
     if isinstance(claims.get("sid"), str):
         join_room(session_room(claims["sid"]))

@@ -11,6 +11,11 @@ from app.config import ConfigError
 def init_retrain(app: Flask) -> None:
     from app.retrain.jobs import recover_interrupted
 
+    executor = app.config["RETRAIN_EXECUTOR"]
+    if executor not in ("process", "rq", "thread"):
+        raise ConfigError(f"RETRAIN_EXECUTOR must be process, rq or thread, got {executor!r}")
+    if executor == "rq" and not app.config.get("REDIS_URL"):
+        raise ConfigError("RETRAIN_EXECUTOR=rq needs REDIS_URL (the queue lives in Redis)")
     try:
         recover_interrupted(app)
     except OperationalError as exc:

@@ -57,7 +57,7 @@ def active_job() -> RetrainJob | None:
 def create_job(user_id: int, params: dict[str, Any], note: str | None, stale_after: float) -> RetrainJob:
     """Insert a queued job holding the deployment-wide lock, or raise 409 naming the active one."""
     current = active_job()
-    if current is not None and _is_stale(current, stale_after):
+    if current is not None and (_is_stale(current, stale_after) or _owner_is_dead(current)):
         mark_interrupted(current)
         current = None
     if current is not None:
@@ -101,29 +101,88 @@ def _is_stale(job: RetrainJob, stale_after: float) -> bool:
     return beat < utcnow() - timedelta(seconds=stale_after)
 
 
+def _owner_is_dead(job: RetrainJob) -> bool:
+    """The job is running in a process of this host that no longer exists (pid check).
+
+    Only a *running* job has an owner that works on it (a queued one was merely created by an API
+    worker); a restart on the same host so recovers at once, whatever the heartbeat's age.
+    """
+    if job.status != "running" or not job.owner or ":" not in job.owner:
+        return False
+    host, _, pid = job.owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def mark_interrupted(job: RetrainJob) -> None:
+    if job.status == "queued":
+        job.error = "interrupted: no retrain worker took the job before its heartbeat went stale"
+    else:
+        job.error = "interrupted: the process running this job stopped before it finished"
     job.status = "failed"
-    job.error = "interrupted: the process running this job stopped before it finished"
     job.step = "interrupted"
     job.active_lock = None
     job.finished_at = utcnow()
     db.session.commit()
 
 
-def recover_interrupted(app: Flask) -> int:
-    """At start-up: fail jobs left queued/running by a process that died (stale heartbeat).
+def reap_stale(stale_after: float) -> int:
+    """Fail every queued/running job whose process died (stale heartbeat, or a dead local pid)."""
+    jobs = db.session.scalars(select(RetrainJob).where(RetrainJob.status.in_(ACTIVE_STATUSES))).all()
+    count = 0
+    for job in jobs:
+        if _is_stale(job, stale_after) or _owner_is_dead(job):
+            mark_interrupted(job)
+            count += 1
+    return count
 
-    Jobs with a fresh heartbeat belong to a live worker of this deployment and are left alone.
+
+def reap_if_stale(job: RetrainJob, stale_after: float) -> RetrainJob:
+    """Reading a job notices a dead one: it is reported (and its lock freed) as failed."""
+    if job.status in ACTIVE_STATUSES and (_is_stale(job, stale_after) or _owner_is_dead(job)):
+        mark_interrupted(job)
+    return job
+
+
+def claim(job_id: int) -> bool:
+    """Atomically take a queued job for this process (False if another took or failed it)."""
+    now = utcnow()
+    result = db.session.execute(
+        update(RetrainJob)
+        .where(RetrainJob.id == job_id, RetrainJob.status == "queued")
+        .values(
+            status="running", owner=f"{socket.gethostname()}:{os.getpid()}", heartbeat_at=now, started_at=now
+        )
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def next_queued() -> int | None:
+    return db.session.scalar(
+        select(RetrainJob.id).where(RetrainJob.status == "queued").order_by(RetrainJob.id).limit(1)
+    )
+
+
+def recover_interrupted(app: Flask) -> int:
+    """At start-up: fail jobs left queued/running by a process that died.
+
+    A job counts as dead when its heartbeat is older than RETRAIN_STALE_SECONDS or when its
+    owner is a process of this host that no longer exists. Jobs of a live process are left alone;
+    the retrain worker and every read of a job keep checking later, so a restart that comes
+    soon after a crash cannot leave a job "running" for ever.
     """
     with app.app_context():
         if not inspect(db.engine).has_table(RetrainJob.__tablename__):
             return 0  # before `flask db upgrade`
-        jobs = db.session.scalars(select(RetrainJob).where(RetrainJob.status.in_(ACTIVE_STATUSES))).all()
-        count = 0
-        for job in jobs:
-            if _is_stale(job, app.config["RETRAIN_STALE_SECONDS"]):
-                mark_interrupted(job)
-                count += 1
+        count = reap_stale(app.config["RETRAIN_STALE_SECONDS"])
         if count:
             app.logger.warning("marked %d interrupted retrain job(s) as failed", count)
         db.session.remove()

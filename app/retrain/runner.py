@@ -1,7 +1,12 @@
-"""Runs a retrain job in a background thread (one small module, so it can move to a queue).
+"""Runs a retrain job: gathers feedback-labelled images from the database, calls the pure retrain
+core in app.ml.retrain, and records progress, the MLflow run and the promotion decision in the job.
 
-The thread gathers feedback-labelled images from the database, calls the pure retrain core
-in app.ml.retrain, and records progress, the MLflow run and the promotion decision in the job.
+Where it runs is RETRAIN_EXECUTOR (never inside a serving process in a deployment):
+- "process": the embedded retrain process (app/retrain/worker.py, started by gunicorn's master
+  at a lower CPU priority) polls the database for queued jobs;
+- "rq": an RQ queue on the deployment's Redis; `python -m app.retrain.worker` runs its workers,
+  on any machine that reaches the database, Redis and the MLflow server;
+- "thread": a thread of the process that accepted the request (tests and `flask run` only).
 """
 
 from __future__ import annotations
@@ -26,13 +31,37 @@ from app.retrain.models import RetrainJob
 from app.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
-HEARTBEAT_S = 5.0
 
 
 def start(app: Flask, job_id: int) -> threading.Thread:
     thread = threading.Thread(target=run_job, args=(app, job_id), name=f"retrain-{job_id}", daemon=True)
     thread.start()
     return thread
+
+
+def retrain_queue_name(app: Flask) -> str:
+    return f"{app.config['KEY_NAMESPACE']}-retrain"
+
+
+def dispatch(app: Flask, job_id: int) -> None:
+    """Hand a freshly created (queued) job to the configured executor."""
+    executor = app.config["RETRAIN_EXECUTOR"]
+    if executor == "thread":
+        start(app, job_id)
+    elif executor == "rq":
+        from rq import Queue
+
+        # The app's client: bounded timeouts, so a stalled Redis turns into a quick 503.
+        queue = Queue(retrain_queue_name(app), connection=app.extensions["digitserve.redis"])
+        # The job row is the truth (status, lock, heartbeat); RQ only carries the id to a worker.
+        queue.enqueue(
+            "app.retrain.tasks.run_retrain_job",
+            job_id,
+            job_timeout=4 * 3600,
+            result_ttl=3600,
+            failure_ttl=86400,
+        )
+    # "process": the embedded retrain process polls the database; nothing to send.
 
 
 def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
@@ -57,6 +86,9 @@ def run_job(app: Flask, job_id: int) -> None:
         beat = threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True)
         try:
             job = db.session.get(RetrainJob, job_id)
+            if job.status not in ("queued", "running"):
+                log.warning("retrain job %s is %s already; not running it", job_id, job.status)
+                return
             params = dict(job.params or {})
             requested_by = str(job.requested_by) if job.requested_by is not None else None
             update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
@@ -134,7 +166,7 @@ def run_job(app: Flask, job_id: int) -> None:
 def _heartbeat(app: Flask, job_id: int, stop: threading.Event) -> None:
     # Training can be silent for a while; the heartbeat tells other processes the job is alive.
     with app.app_context():
-        while not stop.wait(HEARTBEAT_S):
+        while not stop.wait(app.config["RETRAIN_HEARTBEAT_SECONDS"]):
             try:
                 update_job(job_id)
             except Exception:  # noqa: BLE001 - a missed beat is harmless; the next one retries

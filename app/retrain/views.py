@@ -13,7 +13,7 @@ from app.ml.models import FAMILIES, resolve_hyperparams
 from app.pagination import PageArgs, paginate
 from app.predict.service import model_store
 from app.retrain import runner
-from app.retrain.jobs import create_job, job_dict
+from app.retrain.jobs import create_job, job_dict, reap_if_stale, reap_stale, update_job
 from app.retrain.models import RetrainJob
 from app.retrain.schemas import JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
 
@@ -70,7 +70,15 @@ def start_retrain(data: dict | None):
     params = {k: v for k, v in data.items() if v is not None and k != "note"}
     params["promote_to"] = data.get("promote_to") or data["base"]
     job = create_job(current_user.id, params, data.get("note"), current_app.config["RETRAIN_STALE_SECONDS"])
-    runner.start(current_app._get_current_object(), job.id)
+    try:
+        runner.dispatch(current_app._get_current_object(), job.id)
+    except Exception as exc:  # noqa: BLE001 - e.g. Redis down: fail the job, free the lock, say so
+        update_job(
+            job.id, status="failed", active_lock=None, step="failed", error=f"not queued: {exc}"[:2000]
+        )
+        raise ApiError(
+            503, "The retrain queue is unavailable; no retrain was started.", "queue_unavailable"
+        ) from None
     location = url_for("retrain.get_job", job_id=job.id)
     return {"job_id": job.id, "status": "queued"}, 202, {"Location": location}
 
@@ -87,7 +95,8 @@ def get_job(job_id: int):
     job = db.session.get(RetrainJob, job_id) if job_id <= DB_INT_MAX else None
     if job is None:
         raise ApiError(404, f"Retrain job {job_id} does not exist.", "job_not_found")
-    return job_dict(job)
+    # A job whose process died is reported failed (and its lock freed) as soon as anyone looks.
+    return job_dict(reap_if_stale(job, current_app.config["RETRAIN_STALE_SECONDS"]))
 
 
 @blp.route("/retrain", methods=["GET"])
@@ -97,4 +106,5 @@ def get_job(job_id: int):
 @blp.doc(security=BEARER)
 def list_jobs(args: dict):
     """Jobs, newest first, paginated."""
+    reap_stale(current_app.config["RETRAIN_STALE_SECONDS"])
     return paginate(select(RetrainJob).order_by(RetrainJob.id.desc()), args, job_dict)

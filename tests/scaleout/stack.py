@@ -236,6 +236,23 @@ def start_gunicorn(env: Mapping[str, str], log_dir: Path, workers: int = 4, name
     return server
 
 
+def start_retrain_worker(env: Mapping[str, str], log_dir: Path, redis_url: str, namespace: str) -> Server:
+    """`python -m app.retrain.worker` (an RQ worker on the deployment's retrain queue); returns once
+    it is registered in Redis, listening on that queue."""
+    from redis import Redis
+    from rq import Queue, Worker
+
+    server = spawn("retrain-worker", [sys.executable, "-m", "app.retrain.worker"], env, log_dir)
+    queue = Queue(f"{namespace}-retrain", connection=Redis.from_url(redis_url))
+    deadline = time.monotonic() + 120
+    while not Worker.all(queue=queue):
+        if server.proc.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"retrain worker not ready:\n{server.log_tail()}")
+        time.sleep(0.2)  # poll interval of a bounded wait
+    return server
+
+
 @contextmanager
 def running(start: Callable[[], Server]) -> Iterator[Server]:
     server = start()

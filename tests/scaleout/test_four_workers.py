@@ -11,7 +11,8 @@ gthread worker serves every request of a keep-alive connection it accepted, so a
 that session is served by that worker.
 
 Proved across workers: (a) one rate limit, (b) Socket.IO notifications reach an admin connected
-to one worker whichever worker served the request, (c) one retrain at a time, (d) every worker
+to one worker whichever worker served the request, (c) one retrain at a time, run by a real RQ
+queue worker process (`python -m app.retrain.worker`), never by a serving worker, (d) every worker
 serves the promoted model version within the reload interval.
 """
 
@@ -52,6 +53,7 @@ class Deployment:
     admin: dict[str, str]
     user: dict[str, str]
     gunicorn: stack.Server
+    database_url: str
 
 
 def _login(url: str, username: str, password: str) -> dict[str, Any]:
@@ -107,9 +109,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         admin = {"username": "mp-admin", "password": "mp-admin-password-1"}
         user = {"username": "mp-user", "password": "mp-user-password-1"}
         stack.create_accounts(env, admin, user)
-        with stack.running(lambda: stack.start_gunicorn(env, tmp, workers=WORKERS)) as server:
+        with (
+            stack.running(lambda: stack.start_retrain_worker(env, tmp, redis_url, namespace)),
+            stack.running(lambda: stack.start_gunicorn(env, tmp, workers=WORKERS)) as server,
+        ):
             try:
-                yield Deployment(server.url, redis_url, namespace, admin, user, server)
+                yield Deployment(server.url, redis_url, namespace, admin, user, server, stack.pg_url(app_db))
             except BaseException:
                 print(server.log_tail(8000))
                 raise
@@ -305,6 +310,12 @@ def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployme
         interval=0.25,
     )
     assert job["status"] == "succeeded" and job["promoted"], job
+    # It ran in the RQ worker's process, not in a serving worker.
+    import psycopg
+
+    with psycopg.connect(deployment.database_url) as conn:
+        (owner,) = conn.execute("SELECT owner FROM retrain_jobs WHERE id = %s", (job_id,)).fetchone()
+    assert owner.rsplit(":", 1)[1] not in {_pid(r) for r in answers}, owner
     new = str(job["registered_version"])
     assert new != before
 
