@@ -60,7 +60,11 @@ _retrain = {"proc": None, "stopping": False}
 
 def _spawn_retrain_process(server) -> subprocess.Popen:  # noqa: ANN001 - gunicorn's arbiter
     cwd = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.Popen([sys.executable, "-m", "app.retrain.worker"], cwd=cwd)
+    # Its own session: a terminal's Ctrl-C or a group SIGTERM reaches the master, whose on_exit
+    # stops it after the workers; it also exits by itself if the master dies (parent watch).
+    env = {**os.environ, "RETRAIN_PARENT_PID": str(os.getpid())}
+    cmd = [sys.executable, "-m", "app.retrain.worker"]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, start_new_session=True)
     _retrain["proc"] = proc
     server.log.info("retrain process started (pid %s)", proc.pid)
     return proc

@@ -6,8 +6,9 @@
     prediction stored in the database;
 (c) our POST /api/v2/predict/batch with BATCH images per request (figures in images/s).
 
-Load: wrk from a separate process on loopback, fixed duration per concurrency level. Both servers
-run the same number of worker processes. Results: bench/results/compare.{json,md,png}.
+Load: one closed-loop client program (bench/common.py run_closed_loop; `--client wrk` for wrk) on
+loopback, fixed duration per concurrency level, the same for every server.
+Results: bench/results/compare.{json,md,png}.
 
     .venv/bin/python bench/compare.py [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
 """
@@ -297,9 +298,9 @@ def main() -> None:
                 f"end of the run, {res['retrain_final_status']} after {res['retrain_duration_s']} s."
             )  # fmt: skip
         if extra.get(f"rss_mb_{backend}"):
-            notes.append(
-                f"- {backend}: resident memory per serving worker (MB): {extra[f'rss_mb_{backend}']}"
-            )
+            per = extra[f"rss_mb_{backend}"]
+            mem = ", ".join(f"RSS {m['rss']} / PSS {m['pss']} / USS {m['uss']}" for m in per)
+            notes.append(f"- {backend}: memory per serving worker, MB: {mem}")
     md = (
         f"# Our API vs mlflow models serve ({meta['when']})\n\n"
         f"{meta['cpus']} CPUs; our gunicorn {ours_workers} gevent workers; mlflow -w {args.mlflow_workers}; "

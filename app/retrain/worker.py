@@ -43,7 +43,11 @@ def serve_embedded(app: Flask, stop: threading.Event) -> None:
     reap_every = max(POLL_S, app.config["RETRAIN_HEARTBEAT_SECONDS"])
     last_reap = 0.0
     log.info("retrain worker %s polling for jobs", os.getpid())
+    parent = int(os.environ.get("RETRAIN_PARENT_PID", "0") or 0)
     while not stop.is_set():
+        if parent and os.getppid() != parent:
+            log.warning("gunicorn master %s is gone; retrain process %s exits", parent, os.getpid())
+            return
         job_id = None
         try:
             with app.app_context():
