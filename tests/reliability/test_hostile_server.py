@@ -1,6 +1,6 @@
 """Issue 13 attacks against a server started the way `make run` starts it: gunicorn with
-gunicorn.conf.py, one worker, embedded defaults (SQLite under instance/, local MLflow, in-memory
-limits, no APP_ENV and no SECRET_KEY in the environment).
+gunicorn.conf.py (one worker here, to measure its memory), embedded defaults (SQLite under
+instance/, local MLflow, embedded limits, no APP_ENV and no SECRET_KEY in the environment).
 
 Figures (wall time per request, the worker's resident memory) are printed for docs/reliability.md;
 the assertions are on status codes and on memory, which does not depend on machine load.
@@ -35,9 +35,13 @@ def _rss_mb(pid: int) -> float:
 
 
 def _worker_pid(master: int) -> int:
+    """The one gunicorn worker among the master's children (the other is the retrain process)."""
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    assert len(children) == 1, children
-    return int(children[0])
+    workers = [
+        int(pid) for pid in children if b"app.retrain.worker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 1, children
+    return workers[0]
 
 
 @pytest.fixture(scope="module")
