@@ -204,6 +204,9 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
 
     record_retrain(outcome, seconds)
     job = db.session.get(RetrainJob, job_id)
+    if job is None:  # the row is gone (deleted while the job ran): nothing left to announce
+        log.warning("retrain job %s vanished before it finished", job_id)
+        return
     db.session.refresh(job)
     payload = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in job_dict(job).items()}
     notify_retrain_finished(payload)
