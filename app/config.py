@@ -80,7 +80,9 @@ def normalise_database_url(url: str) -> str:
 
 
 def default_mlflow_uri() -> str:
-    return f"sqlite:///{BASE_DIR / 'mlruns' / 'mlflow.db'}"
+    from app.ml.registry import default_tracking_uri  # mlflow is loaded only if the default is used
+
+    return default_tracking_uri(BASE_DIR)
 
 
 class Config:

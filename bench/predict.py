@@ -32,7 +32,7 @@ BATCHES = (1, 64)
 def in_process(png: bytes, repeat: int) -> dict[str, float]:
     """ms per image: decode+preprocess, predict_proba at each batch size, and their sum (batch 1)."""
     from app.ml.preprocess import preprocess_image
-    from app.ml.registry import ModelStore
+    from app.ml.store import ModelStore
 
     store = ModelStore(common.registry_uri())
     model = store.get("v2")

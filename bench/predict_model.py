@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from app.ml import data, models, registry  # noqa: E402
+from app.ml import data, families, tracking  # noqa: E402
 from app.ml.preprocess import preprocess_image  # noqa: E402
+from app.ml.runtime import DigitModel  # noqa: E402
 
 
 def per_call(fn: Callable[[], object], *, repeat: int, min_time: float = 0.2) -> float:
@@ -62,11 +63,11 @@ def main() -> None:
 
     split = data.load_split()
     rows: list[tuple[str, str, float, float]] = []
-    for alias, family in registry.BOOTSTRAP_PLAN:
+    for alias, family in tracking.BOOTSTRAP_PLAN:
         t0 = time.perf_counter()
-        model = models.DigitModel(models.train(family, split.X_train, split.y_train), alias=alias).load()
+        model = DigitModel(families.train(family, split.X_train, split.y_train), alias=alias).load()
         seconds = time.perf_counter() - t0
-        acc = models.evaluate(model.model, split.X_holdout, split.y_holdout)["accuracy"]
+        acc = families.evaluate(model.model, split.X_holdout, split.y_holdout)["accuracy"]
         print(f"{alias} ({family}): trained in {seconds:.2f} s, holdout accuracy {acc:.4f}")
         for batch in (1, 64, 256):
             X = np.ascontiguousarray(split.X_holdout[:batch])

@@ -19,9 +19,9 @@ SAMPLES = {"digit-7.png": 12, "digit-2.png": 31, "digit-4.png": 179}  # file -> 
 
 def main() -> None:
     sys.path.insert(0, str(ROOT))
-    from app.ml.data import load_split
+    from app.ml.data import raw_split
 
-    holdout = load_split(normalise=False)
+    holdout = raw_split()
     for name, index in SAMPLES.items():
         ink = (np.clip(holdout.X_holdout[index].reshape(28, 28), 0, 1) * 255).astype(np.uint8)
         img = Image.fromarray(255 - ink, mode="L").resize((140, 140), Image.Resampling.BILINEAR)

@@ -68,7 +68,7 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def models(mlflow_uri: str) -> dict:
-    from app.ml.registry import bootstrap
+    from app.ml.tracking import bootstrap
 
     limit = int(os.environ["TEST_TRAIN_LIMIT"]) if os.environ.get("TEST_TRAIN_LIMIT") else None
     return bootstrap(mlflow_uri, limit=limit, log=lambda _msg: None)
@@ -80,10 +80,10 @@ TEMPLATE_LIMIT = 500  # small bootstrapped registry for retrain tests: quick to 
 @pytest.fixture(scope="session")
 def template_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A registry bootstrapped on TEMPLATE_LIMIT images, built once per session."""
-    from app.ml import registry
+    from app.ml import registry, tracking
 
     base = tmp_path_factory.mktemp("template")
-    registry.bootstrap(registry.default_tracking_uri(base), limit=TEMPLATE_LIMIT, log=lambda _m: None)
+    tracking.bootstrap(registry.default_tracking_uri(base), limit=TEMPLATE_LIMIT, log=lambda _m: None)
     return base
 
 

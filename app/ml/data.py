@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from app.ml.codec import N_PIXELS
+
 HOLDOUT_FRACTION = 0.2
 SPLIT_SEED = 0
-N_PIXELS = 28 * 28
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,9 @@ def _read_mnist() -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _raw_split() -> Split:
+def raw_split() -> Split:
+    """The fixed split as MNIST ships it (scaled to [0, 1], not normalised):
+    the source the synthetic set degrades."""
     X, y = _read_mnist()
     X = (np.asarray(X, dtype=np.float32) / 255.0).reshape(-1, N_PIXELS)
     y = np.asarray(y, dtype=np.int64)
@@ -60,7 +64,7 @@ def _normalised_split() -> Split:
     # both see one distribution (see preprocess.normalise_array).
     from app.ml.preprocess import normalise_batch
 
-    raw = _raw_split()
+    raw = raw_split()
     X_tr = normalise_batch(raw.X_train)
     X_ho = normalise_batch(raw.X_holdout)
     X_tr.setflags(write=False)
@@ -68,10 +72,10 @@ def _normalised_split() -> Split:
     return Split(X_tr, raw.y_train, X_ho, raw.y_holdout)
 
 
-def load_split(*, limit: int | None = None, normalise: bool = True) -> Split:
-    """Return the fixed split; ``limit`` keeps a stratified subset of the
-    training part only (for fast tests). The holdout never changes."""
-    split = _normalised_split() if normalise else _raw_split()
+def load_split(*, limit: int | None = None) -> Split:
+    """Return the fixed (normalised) split; ``limit`` keeps a stratified subset
+    of the training part only (for fast tests). The holdout never changes."""
+    split = _normalised_split()
     if limit is None or limit >= len(split.y_train):
         return split
     if limit < 10:
@@ -86,7 +90,7 @@ def load_split(*, limit: int | None = None, normalise: bool = True) -> Split:
     return Split(split.X_train[idx], split.y_train[idx], split.X_holdout, split.y_holdout)
 
 
-# Synthetic uploads (app/ml/synth.py, committed in app/ml/assets) count for
+# Synthetic uploads (app/ml/synth/, committed in app/ml/assets) count for
 # less than an MNIST digit: enough to learn fonts, polarity, noise and lighting
 # (real-world accuracy 96 % -> 99 %), little enough to keep MNIST's holdout.
 SYNTHETIC_WEIGHT = 0.3
@@ -108,7 +112,7 @@ def load_synthetic(*, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]
     """The synthetic training uploads, already preprocessed to (n, 784).
     ``limit`` (the MNIST training limit) keeps the same share of them."""
     X, y = _synthetic()
-    n_mnist = len(_raw_split().y_train)
+    n_mnist = len(raw_split().y_train)
     if limit is None or limit >= n_mnist:
         return X, y
     n = max(10, round(len(y) * limit / n_mnist))
@@ -141,11 +145,6 @@ def training_set(*, limit: int | None = None, synthetic: bool = True) -> Trainin
     )
 
 
-def load_training(*, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    s = load_split(limit=limit)
-    return s.X_train, s.y_train
-
-
 def load_holdout() -> tuple[np.ndarray, np.ndarray]:
     s = load_split()
     return s.X_holdout, s.y_holdout
@@ -158,3 +157,12 @@ def data_hash(X: np.ndarray, y: np.ndarray) -> str:
         h.update(f"{a.dtype.str}{a.shape}".encode())
         h.update(a.tobytes())
     return h.hexdigest()
+
+
+def training_params(ts: TrainingSet) -> dict[str, Any]:
+    """The run params that describe a training set's make-up."""
+    return {
+        "n_mnist": ts.n_mnist,
+        "n_synthetic": len(ts.y) - ts.n_mnist,
+        "synthetic_weight": SYNTHETIC_WEIGHT,
+    }

@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from app.ml import data, models, realworld, registry
+from app.ml import data, families, realworld, tracking
+from app.ml.runtime import DigitModel
 
 SHORT = {
     "rotated_sheared": "rot/shear",
@@ -50,18 +51,18 @@ def _per_image_ms(fn: Any, n: int) -> float:
 def measure(family: str, *, limit: int | None = None) -> dict[str, Any]:
     split = data.load_split(limit=limit)
     ts = data.training_set(limit=limit)
-    hp = models.resolve_hyperparams(family)
+    hp = families.resolve_hyperparams(family)
     t0 = time.perf_counter()
-    model = models.train(family, ts.X, ts.y, sample_weight=ts.weight, seed=0, **hp)
+    model = families.train(family, ts.X, ts.y, sample_weight=ts.weight, seed=0, **hp)
     seconds = time.perf_counter() - t0
-    holdout = models.evaluate(model, split.X_holdout, split.y_holdout)["accuracy"]
+    holdout = families.evaluate(model, split.X_holdout, split.y_holdout)["accuracy"]
     rw = realworld.evaluate(model)
     X = np.ascontiguousarray(split.X_holdout[:64])
-    dm = models.DigitModel(model).load()
+    dm = DigitModel(model).load()
     predict_ms = _per_image_ms(lambda i: dm.predict_proba(X[i % 64]), 64)
     return {
         "family": family,
-        "description": models.get_family(family).description,
+        "description": families.get_family(family).description,
         "n_train": int(len(ts.y)),
         "train_seconds": round(seconds, 2),
         "holdout_accuracy": holdout,
@@ -115,13 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", nargs="*", default=None, help="default: v1, v2, then the others")
     ap.add_argument("--out", default=None, help="write <out>.json and <out>.md")
     args = ap.parse_args(argv)
-    aliases = {fam: alias for alias, fam in registry.BOOTSTRAP_PLAN}
-    families = args.families or [f for _, f in registry.BOOTSTRAP_PLAN] + sorted(
-        set(models.FAMILIES) - set(aliases)
+    aliases = {fam: alias for alias, fam in tracking.BOOTSTRAP_PLAN}
+    chosen = args.families or [f for _, f in tracking.BOOTSTRAP_PLAN] + sorted(
+        set(families.FAMILIES) - set(aliases)
     )
     realworld.preprocessed()  # decode the set once, outside the timings
     rows = []
-    for family in families:
+    for family in chosen:
         r = {"alias": aliases.get(family), **measure(family)}
         rows.append(r)
         print(

@@ -11,7 +11,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 
-SIDE = 28
+from app.ml.codec import IMAGE_SIDE as SIDE
 
 
 def _as_images(X: np.ndarray) -> np.ndarray:

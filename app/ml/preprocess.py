@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
+from app.ml.codec import IMAGE_SIDE
 from app.ml.decode_budget import DecoderBusy, check_budget, decode_slot
 from app.ml.errors import (
     BlankImage,
@@ -28,7 +29,7 @@ from app.ml.errors import (
 
 ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP"})
 DEFAULT_MAX_PIXELS = 4096 * 4096
-SIZE = 28
+SIZE = IMAGE_SIDE
 BOX = 20  # MNIST: digit fitted in 20x20, then centred by mass in 28x28
 CENTRE = 14.0  # measured centre of mass of the MNIST arrays (pixel index units)
 NOISE_THRESHOLD = 0.15  # ink below this (after contrast stretch) is background

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from app.ml.codec import N_PIXELS
 from app.ml.synth import EVAL_PATH
 
 
@@ -53,7 +54,7 @@ def _preprocessed_cached() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from app.ml.preprocess import preprocess_image
 
     s = load()
-    X = np.zeros((len(s.blobs), 784), np.float32)
+    X = np.zeros((len(s.blobs), N_PIXELS), np.float32)
     for i, blob in enumerate(s.blobs):
         try:
             X[i] = preprocess_image(blob).ravel()

@@ -1,6 +1,9 @@
 """Retraining core: pure (no DB, no Flask). The caller collects feedback
-images (already passed through ``preprocess_image``), runs this in a worker
-and marks its job failed if an exception propagates.
+images (already passed through ``preprocess_image``) into a ``RetrainRequest``,
+runs ``retrain`` in a worker and marks its job failed if an exception propagates.
+
+Steps: gather feedback, train, evaluate against the serving version, log and
+register, ``decide_promotion`` (pure) and apply the decision.
 
 Gate: the target alias moves to the new version only when it is at least the
 current version's accuracy plus ``margin`` on *both* the fixed MNIST holdout
@@ -11,22 +14,50 @@ so any failure before it leaves the alias where it was.
 
 from __future__ import annotations
 
-import logging
-import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from app.ml import data, models, realworld, registry
+from app.ml import data, families, realworld, registry, tracking
+from app.ml.feedback_set import FeedbackSplit, gather_feedback, split_feedback
+from app.ml.promotion import Promotion, apply_promotion, decide_promotion
 
-log = logging.getLogger(__name__)
+__all__ = ["REQUEST_HYPERPARAMS", "RetrainRequest", "RetrainResult", "decide_promotion", "retrain"]
+__all__ += ["Promotion", "request_hyperparams", "split_feedback"]
 
-FEEDBACK_EVAL_FRACTION = 0.2  # newest share of feedback kept out of training
-MIN_FEEDBACK_FOR_SPLIT = 5  # below this, all feedback is used for training
+# The hyper-parameters a retrain request may set (each family validates its own).
+REQUEST_HYPERPARAMS = ("epochs", "learning_rate")
+
+
+def request_hyperparams(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The request's hyper-parameters that were given (None means "the family's default")."""
+    return {k: params[k] for k in REQUEST_HYPERPARAMS if params.get(k) is not None}
+
+
+@dataclass(frozen=True)
+class RetrainRequest:
+    """Everything one retrain needs; feedback arrays are (n, 784) images and their labels."""
+
+    tracking_uri: str
+    base_alias: str = registry.BASE_ALIAS
+    family: str | None = None
+    hyperparams: Mapping[str, Any] | None = None
+    extra_X: np.ndarray | None = None
+    extra_y: Any = None  # sequence of labels 0-9
+    feedback_ids: tuple[int, ...] | list[int] = ()
+    feedback_times: Any = None  # sequence of datetimes or numbers, for the time split
+    feedback_weight: float = 5.0
+    promote_to: str | None = None
+    margin: float = 0.0
+    seed: int = 0
+    limit: int | None = None
+    shuffle_labels: bool = False  # test hook: labels shuffled, a worse model
+    job_id: str | int | None = None
+    requested_by: str | None = None
+    model_name: str = registry.MODEL_NAME
 
 
 @dataclass
@@ -50,251 +81,201 @@ class RetrainResult:
     target_alias: str | None = None
     baseline_version: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+@dataclass
+class _Candidate:
+    """The newly trained model and what it was trained on."""
+
+    model: Any
+    X: np.ndarray
+    y: np.ndarray
+    seconds: float
+    training: data.TrainingSet
+
+
+@dataclass
+class _Evaluation:
+    """The candidate's figures and those of the version serving the target alias."""
+
+    holdout: dict[str, Any]
+    real_world: dict[str, Any]
+    feedback: dict[str, Any] | None
+    current: Any  # the ModelVersion behind the target alias, or None
+    baseline: dict[str, float | None]  # holdout, real-world, feedback of ``current``
+
+
+def _train(
+    req: RetrainRequest, family: str, hp: dict[str, Any], fb: FeedbackSplit, progress: Any
+) -> _Candidate:
+    train_set = data.training_set(limit=req.limit)
+    y_base = train_set.y
+    if req.shuffle_labels:
+        y_base = np.random.default_rng(req.seed).permutation(y_base)
+    X = np.concatenate([train_set.X, fb.X[fb.train]])
+    y = np.concatenate([y_base, fb.y[fb.train]])
+    weight = np.concatenate([train_set.weight, np.full(len(fb.train), float(req.feedback_weight))])
+    progress(10, f"training {family} on {len(y)} images ({len(fb.train)} from feedback)")
+    t0 = time.perf_counter()
+    model = families.train(family, X, y, sample_weight=weight, seed=req.seed, **hp)
+    return _Candidate(model, X, y, time.perf_counter() - t0, train_set)
+
+
+def _evaluate(client: Any, req: RetrainRequest, model: Any, fb: FeedbackSplit) -> _Evaluation:
+    split = data.load_split(limit=req.limit)
+    evX, evy = fb.X[fb.eval], fb.y[fb.eval]
+    holdout = families.evaluate(model, split.X_holdout, split.y_holdout)
+    real_world = realworld.evaluate(model)
+    feedback = families.evaluate(model, evX, evy) if len(fb.eval) else None
+    current = registry.get_alias_version(client, req.promote_to or req.base_alias, req.model_name)
+    baseline: dict[str, float | None] = {"holdout": None, "real-world": None, "feedback": None}
+    if current is not None:
+        serving = registry.load_version(client, current.version, req.model_name)
+        baseline["holdout"] = families.evaluate(serving, split.X_holdout, split.y_holdout)["accuracy"]
+        baseline["real-world"] = realworld.evaluate(serving)["accuracy"]
+        if len(fb.eval):
+            baseline["feedback"] = families.evaluate(serving, evX, evy)["accuracy"]
+    return _Evaluation(holdout, real_world, feedback, current, baseline)
+
+
+def _run_params(
+    req: RetrainRequest, base_version: str, cand: _Candidate, fb: FeedbackSplit
+) -> dict[str, Any]:
+    return {
+        "base_alias": req.base_alias,
+        "base_version": base_version,
+        "seed": req.seed,
+        "limit": req.limit,
+        **data.training_params(cand.training),
+        "n_feedback_total": int(len(fb.y)),
+        "n_feedback_train": int(len(fb.train)),
+        "n_feedback_eval": int(len(fb.eval)),
+        "feedback_weight": float(req.feedback_weight),
+        "promote_to": req.promote_to,
+        "margin": float(req.margin),
+        "shuffle_labels": bool(req.shuffle_labels),
+        "job_id": req.job_id,
+        "requested_by": req.requested_by,
+    }
+
+
+def _log_and_register(
+    client: Any,
+    req: RetrainRequest,
+    base: Any,
+    family: str,
+    hp: dict[str, Any],
+    cand: _Candidate,
+    fb: FeedbackSplit,
+    ev: _Evaluation,
+    progress: Any,
+) -> tuple[str, str, str, dict[str, Any], dict[str, float]]:
+    """Log the run and register the version: (experiment id, run id, version, params, metrics)."""
+    progress(70, "logging run")
+    exp_id = registry.ensure_experiment(client, tracking.RETRAIN_EXPERIMENT, req.tracking_uri)
+    tags = {
+        "job_id": str(req.job_id) if req.job_id is not None else "",
+        "requested_by": req.requested_by or "",
+        "base_version": str(base.version),
+        "base_alias": req.base_alias,
+    }
+    run_id, uri, params, metrics = tracking.log_model_run(
+        experiment_id=exp_id,
+        run_name=f"retrain-{req.job_id}" if req.job_id is not None else "retrain",
+        model=cand.model,
+        family=family,
+        hyperparams=hp,
+        X_train=cand.X,
+        y_train=cand.y,
+        holdout=ev.holdout,
+        train_seconds=cand.seconds,
+        params=_run_params(req, str(base.version), cand, fb),
+        metrics={
+            "feedback_accuracy": ev.feedback["accuracy"] if ev.feedback else None,
+            "baseline_accuracy": ev.baseline["holdout"],
+            "baseline_realworld_accuracy": ev.baseline["real-world"],
+            "baseline_feedback_accuracy": ev.baseline["feedback"],
+        },
+        real_world=ev.real_world,
+        json_artifacts={
+            "feedback_ids.json": {"train": fb.train_ids, "eval": fb.eval_ids},
+            "feedback_eval.json": ev.feedback["report"] if ev.feedback else {},
+        },
+        tags=tags,
+    )
+    progress(85, "registering model version")
+    version_tags = {**tags, "family": family, "holdout_accuracy": ev.holdout["accuracy"]}
+    version_tags["realworld_accuracy"] = ev.real_world["accuracy"]
+    version = tracking.register(uri, version_tags, req.model_name)
+    return exp_id, run_id, version, params, {k: v for k, v in metrics.items() if v is not None}
 
 
 def _noop(pct: int, message: str) -> None:
     pass
 
 
-def _time_key(t: Any) -> float:
-    if isinstance(t, datetime):
-        return t.timestamp()
-    return float(t)
+def _resolve_base(client: Any, req: RetrainRequest) -> tuple[Any, str, dict[str, Any]]:
+    """(base version, family, hyper-parameters); raises before any work on a bad request."""
+    base = registry.get_alias_version(client, req.base_alias, req.model_name)
+    if base is None:
+        raise LookupError(f"base alias {req.base_alias!r} does not exist")
+    family = req.family or registry.version_family(client, base)
+    return base, family, families.resolve_hyperparams(family, dict(req.hyperparams or {}))
 
 
-def split_feedback(n: int, times: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, eval): the newest ~20% (by time) are held out for
-    evaluation so feedback accuracy measures generalisation forward in time."""
-    order = np.arange(n)
-    if times is not None and len(times) == n and n:
-        order = np.argsort(np.array([_time_key(t) for t in times]), kind="stable")
-    if n < MIN_FEEDBACK_FOR_SPLIT:
-        return order, np.array([], dtype=np.int64)
-    n_eval = max(1, math.ceil(n * FEEDBACK_EVAL_FRACTION))
-    return order[: n - n_eval], order[n - n_eval :]
-
-
-def gate(
-    target: str | None,
-    *,
-    new: dict[str, float],
-    current: dict[str, float | None] | None,
-    current_version: str | None,
-    margin: float,
-) -> tuple[bool, str]:
-    """Promotion decision: every score of ``new`` (holdout, real-world) must be
-    at least the current version's plus ``margin``. Returns (promoted, decision)."""
-    scores = ", ".join(f"{name} {value:.4f}" for name, value in new.items())
-    if target is None:
-        return False, f"not promoted: no target alias requested ({scores})"
-    if current is None or any(current.get(name) is None for name in new):
-        return True, f"promoted to {target}: alias did not exist ({scores})"
-    checks = [(name, value, float(current[name])) for name, value in new.items()]
-    promoted = all(value >= old + margin for _, value, old in checks)
-    verdicts = "; ".join(
-        f"{name} {value:.4f} {'>=' if value >= old + margin else '<'} current version {current_version}'s "
-        f"{old:.4f} + margin {margin:g}"
-        for name, value, old in checks
-    )
-    return promoted, f"{'promoted to' if promoted else 'rejected for'} {target}: {verdicts}"
-
-
-def retrain(
-    *,
-    tracking_uri: str,
-    base_alias: str = "v2",
-    family: str | None = None,
-    hyperparams: dict[str, Any] | None = None,
-    extra_X: np.ndarray | None = None,
-    extra_y: Sequence[int] | np.ndarray | None = None,
-    feedback_ids: Sequence[int] = (),
-    feedback_times: Sequence[Any] | None = None,
-    feedback_weight: float = 5.0,
-    promote_to: str | None = None,
-    margin: float = 0.0,
-    seed: int = 0,
-    limit: int | None = None,
-    shuffle_labels: bool = False,
-    job_id: str | int | None = None,
-    requested_by: str | None = None,
-    progress: Callable[[int, str], None] = _noop,
-) -> RetrainResult:
+def retrain(req: RetrainRequest, progress: Callable[[int, str], None] = _noop) -> RetrainResult:
     """Train a new version from the bundled training split plus weighted
     feedback, log and register it, and promote it if it passes the gate."""
     progress(0, "resolving base model")
-    if feedback_weight <= 0:
+    if req.feedback_weight <= 0:
         raise ValueError("feedback_weight must be positive")
-    if promote_to is not None:
-        registry.registry_alias(promote_to)  # validate the name before any work
-    registry.configure(tracking_uri)
-    client = registry.client_for(tracking_uri)
-    base = registry.get_alias_version(client, base_alias)
-    if base is None:
-        raise LookupError(f"base alias {base_alias!r} does not exist")
-    family = family or registry.version_family(client, base)
-    hp = models.resolve_hyperparams(family, hyperparams)
-
-    # Feedback: time split into training part and evaluation part.
-    ids = [int(i) for i in feedback_ids]
-    fX = np.zeros((0, models.N_PIXELS), np.float32) if extra_X is None else models.as_batch(extra_X)
-    if len(fX) == 0:
-        fX = np.zeros((0, models.N_PIXELS), np.float32)
-    fy = np.asarray([] if extra_y is None else extra_y, dtype=np.int64).reshape(-1)
-    if len(fy) != len(fX) or (ids and len(ids) != len(fX)):
-        raise ValueError("extra_X, extra_y and feedback_ids must have the same length")
-    if len(fy) and (fy.min() < 0 or fy.max() >= models.N_CLASSES):
-        raise ValueError("feedback labels must be digits 0-9")
-    tr_idx, ev_idx = split_feedback(len(fy), feedback_times)
-    used_ids = [ids[i] for i in tr_idx] if ids else []
-    eval_ids = [ids[i] for i in ev_idx] if ids else []
-    note = "no new feedback" if len(fy) == 0 else ""
-
-    split = data.load_split(limit=limit)
-    train_set = data.training_set(limit=limit)
-    y_base = train_set.y
-    if shuffle_labels:
-        y_base = np.random.default_rng(seed).permutation(y_base)  # test hook: a worse model
-    X = np.concatenate([train_set.X, fX[tr_idx]])
-    y = np.concatenate([y_base, fy[tr_idx]])
-    weight = np.concatenate([train_set.weight, np.full(len(tr_idx), float(feedback_weight))])
-
-    progress(10, f"training {family} on {len(y)} images ({len(tr_idx)} from feedback)")
-    t0 = time.perf_counter()
-    model = models.train(family, X, y, sample_weight=weight, seed=seed, **hp)
-    train_seconds = time.perf_counter() - t0
-
+    if req.promote_to is not None:
+        registry.registry_alias(req.promote_to)  # validate the name before any work
+    registry.configure(req.tracking_uri)
+    client = registry.client_for(req.tracking_uri)
+    base, family, hp = _resolve_base(client, req)
+    fb = gather_feedback(req.extra_X, req.extra_y, req.feedback_ids, req.feedback_times)
+    cand = _train(req, family, hp, fb, progress)
     progress(55, "evaluating on holdout and real-world set")
-    holdout = models.evaluate(model, split.X_holdout, split.y_holdout)
-    real_world = realworld.evaluate(model)
-    feedback_eval = models.evaluate(model, fX[ev_idx], fy[ev_idx]) if len(ev_idx) else None
-    target = promote_to or base_alias
-    current = registry.get_alias_version(client, target)
-    baseline_acc = baseline_fb = baseline_rw = None
-    if current is not None:
-        cur_model = registry.load_version(client, current.version)
-        baseline_acc = models.evaluate(cur_model, split.X_holdout, split.y_holdout)["accuracy"]
-        baseline_rw = realworld.evaluate(cur_model)["accuracy"]
-        if len(ev_idx):
-            baseline_fb = models.evaluate(cur_model, fX[ev_idx], fy[ev_idx])["accuracy"]
-
-    progress(70, "logging run")
-    exp_id = registry.ensure_experiment(client, registry.RETRAIN_EXPERIMENT, tracking_uri)
-    tags = {
-        "job_id": str(job_id) if job_id is not None else "",
-        "requested_by": requested_by or "",
-        "base_version": str(base.version),
-        "base_alias": base_alias,
-    }
-    run_id, uri, params, metrics = registry.log_model_run(
-        experiment_id=exp_id,
-        run_name=f"retrain-{job_id}" if job_id is not None else "retrain",
-        model=model,
-        family=family,
-        hyperparams=hp,
-        X_train=X,
-        y_train=y,
-        holdout=holdout,
-        train_seconds=train_seconds,
-        params={
-            "base_alias": base_alias,
-            "base_version": str(base.version),
-            "seed": seed,
-            "limit": limit,
-            "n_mnist": train_set.n_mnist,
-            "n_synthetic": len(train_set.y) - train_set.n_mnist,
-            "synthetic_weight": data.SYNTHETIC_WEIGHT,
-            "n_feedback_total": int(len(fy)),
-            "n_feedback_train": int(len(tr_idx)),
-            "n_feedback_eval": int(len(ev_idx)),
-            "feedback_weight": float(feedback_weight),
-            "promote_to": promote_to,
-            "margin": float(margin),
-            "shuffle_labels": bool(shuffle_labels),
-            "job_id": job_id,
-            "requested_by": requested_by,
-        },
-        metrics={
-            "feedback_accuracy": feedback_eval["accuracy"] if feedback_eval else None,
-            "baseline_accuracy": baseline_acc,
-            "baseline_realworld_accuracy": baseline_rw,
-            "baseline_feedback_accuracy": baseline_fb,
-        },
-        real_world=real_world,
-        json_artifacts={
-            "feedback_ids.json": {"train": used_ids, "eval": eval_ids},
-            "feedback_eval.json": feedback_eval["report"] if feedback_eval else {},
-        },
-        tags=tags,
+    ev = _evaluate(client, req, cand.model, fb)
+    exp_id, run_id, version, params, metrics = _log_and_register(
+        client, req, base, family, hp, cand, fb, ev, progress
     )
-    metrics = {k: v for k, v in metrics.items() if v is not None}
-
-    progress(85, "registering model version")
-    version = registry.register(
+    new = {"holdout": ev.holdout["accuracy"], "real-world": ev.real_world["accuracy"]}
+    decision = decide_promotion(
+        req.promote_to,
+        new=new,
+        current=None if ev.current is None else {k: ev.baseline[k] for k in new},
+        current_version=None if ev.current is None else str(ev.current.version),
+        margin=req.margin,
+    )
+    apply_promotion(
         client,
-        uri,
-        run_id,
-        {
-            **tags,
-            "family": family,
-            "holdout_accuracy": holdout["accuracy"],
-            "realworld_accuracy": real_world["accuracy"],
-        },
+        decision,
+        target=req.promote_to,
+        current=ev.current,
+        version=version,
+        run_id=run_id,
+        name=req.model_name,
+        progress=progress,
     )
-
-    new_acc, new_rw = holdout["accuracy"], real_world["accuracy"]
-    promoted, decision = gate(
-        promote_to,
-        new={"holdout": new_acc, "real-world": new_rw},
-        current=None if current is None else {"holdout": baseline_acc, "real-world": baseline_rw},
-        current_version=None if current is None else str(current.version),
-        margin=margin,
-    )
-    if promoted:
-        progress(95, f"moving alias {promote_to} to version {version}")
-        registry.set_alias(client, promote_to, version)
-        # The champion is "the best serving version": when it was the version just replaced
-        # (v2 is also champion after bootstrap), it follows the promotion.
-        champion = registry.get_alias_version(client, registry.CHAMPION)
-        if (
-            promote_to != registry.CHAMPION
-            and current is not None
-            and champion is not None
-            and str(champion.version) == str(current.version)
-        ):
-            registry.set_alias(client, registry.CHAMPION, version)
-    # The tags state a fact, so they are written only once it is one: after the alias moved. A
-    # process killed before this point leaves an untagged version, never a "promoted" one whose
-    # alias stayed where it was.
-    # Best effort: the alias (and the job row) are the truth; a failed tag write must not turn a
-    # done promotion into a failed job.
-    try:
-        client.set_tag(run_id, "promotion_decision", decision)
-        client.set_tag(run_id, "promoted", str(promoted).lower())
-        client.set_model_version_tag(registry.MODEL_NAME, version, "promotion_decision", decision)
-        client.set_model_version_tag(registry.MODEL_NAME, version, "promoted", str(promoted).lower())
-    except Exception:  # noqa: BLE001 - see above
-        log.warning("could not tag version %s with its promotion decision", version, exc_info=True)
-    progress(100, decision)
-
+    progress(100, decision.reason)
     return RetrainResult(
         run_id=run_id,
         experiment_id=exp_id,
         registered_version=version,
-        holdout_accuracy=new_acc,
-        baseline_accuracy=baseline_acc,
-        feedback_accuracy=feedback_eval["accuracy"] if feedback_eval else None,
-        realworld_accuracy=new_rw,
-        baseline_realworld_accuracy=baseline_rw,
-        promoted=promoted,
-        decision=decision,
+        holdout_accuracy=new["holdout"],
+        baseline_accuracy=ev.baseline["holdout"],
+        feedback_accuracy=ev.feedback["accuracy"] if ev.feedback else None,
+        realworld_accuracy=new["real-world"],
+        baseline_realworld_accuracy=ev.baseline["real-world"],
+        promoted=decision.promoted,
+        decision=decision.reason,
         metrics=metrics,
         params=params,
-        n_feedback_used=int(len(tr_idx)),
-        note=note,
+        n_feedback_used=int(len(fb.train)),
+        note="no new feedback" if len(fb.y) == 0 else "",
         family=family,
         base_version=str(base.version),
-        target_alias=promote_to,
-        baseline_version=str(current.version) if current is not None else None,
+        target_alias=req.promote_to,
+        baseline_version=str(ev.current.version) if ev.current is not None else None,
     )

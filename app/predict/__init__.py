@@ -9,7 +9,7 @@ from flask import Flask
 
 def init_predict(app: Flask) -> None:
     from app.health import add_readiness_check
-    from app.ml.registry import ModelStore
+    from app.ml.store import ModelStore
     from app.predict.cli import register_cli
 
     uri = app.config["MLFLOW_TRACKING_URI"]

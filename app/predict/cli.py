@@ -12,9 +12,12 @@ def register_cli(app: Flask) -> None:
     @click.option("--limit", type=int, default=None, help="Train on a stratified subset (for quick tries).")
     def bootstrap_cmd(limit: int | None) -> None:
         """Train v1 and v2, log them to MLflow and register them (idempotent)."""
-        from app.ml.registry import bootstrap
+        from app.ml.tracking import bootstrap
 
-        result = bootstrap(current_app.config["MLFLOW_TRACKING_URI"], limit=limit, log=click.echo)
+        cfg = current_app.config
+        result = bootstrap(
+            cfg["MLFLOW_TRACKING_URI"], limit=limit, model_name=cfg["MODEL_NAME"], log=click.echo
+        )
         click.echo(f"bootstrap: {result}")
 
     @models.command("list")

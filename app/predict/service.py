@@ -18,6 +18,7 @@ from flask import current_app
 from app.errors import ApiError
 from app.extensions import db
 from app.metrics import record_prediction, set_served_version
+from app.ml.codec import image_to_bytes
 from app.ml.errors import ImageError, ModelNotFound
 from app.ml.preprocess import preprocess_image
 from app.predict.models import Prediction
@@ -38,7 +39,7 @@ class AbChoice:
 
 
 def model_store() -> Any:
-    """The process's ModelStore (app.ml.registry), created by init_predict."""
+    """The process's ModelStore (app.ml.store), created by init_predict."""
     return current_app.extensions["digitserve.models"]
 
 
@@ -69,15 +70,6 @@ def preprocess(upload: Upload) -> np.ndarray:
         return preprocess_image(upload.data, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
     except ImageError as exc:
         raise ApiError(exc.http_status, exc.message, exc.code, {"filename": upload.filename}) from None
-
-
-def _to_uint8(image: np.ndarray) -> bytes:
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8).tobytes()
-
-
-def image_from_bytes(raw: bytes) -> np.ndarray:
-    """Inverse of the storage encoding: a (28, 28) float32 image in [0, 1]."""
-    return np.frombuffer(raw, dtype=np.uint8).reshape(28, 28).astype(np.float32) / 255.0
 
 
 def result_dict(pred: Prediction) -> dict[str, Any]:
@@ -155,7 +147,7 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
                 predicted=digit,
                 probability=round(float(p[digit]), 6),
                 probabilities=[round(float(v), 6) for v in p],
-                image=_to_uint8(images[outcome]),
+                image=image_to_bytes(images[outcome]),
                 image_sha256=hashlib.sha256(upload.data).hexdigest(),
                 latency_ms=latency_ms,
             )

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
 from app.extensions import db
-from app.ml.registry import RETRAIN_EXPERIMENT
+from app.ml.tracking import RETRAIN_EXPERIMENT
 from app.retrain.models import ACTIVE_STATUSES, LOCK_VALUE, RetrainJob
 from app.timeutil import utcnow
 

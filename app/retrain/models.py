@@ -6,6 +6,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
+from app.ml.registry import BASE_ALIAS
 from app.timeutil import utcnow
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "rejected")
@@ -42,3 +43,9 @@ class RetrainJob(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    @property
+    def target_alias(self) -> str:
+        """The alias the job promotes to: ``promote_to``, else its base."""
+        params = self.params or {}
+        return params.get("promote_to") or params.get("base", BASE_ALIAS)

@@ -66,10 +66,7 @@ def _watch(app: Flask) -> None:
                         }
                         notify_retrain_finished(payload)
                         if job.promoted and job.params:
-                            notify_model_promoted(
-                                job.params.get("promote_to") or job.params.get("base", "v2"),
-                                job.registered_version,
-                            )
+                            notify_model_promoted(job.target_alias, job.registered_version)
                     seen = {job.id: state}
                 first = False
                 db.session.remove()

@@ -23,9 +23,10 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.feedback.models import COUNTED_FEEDBACK, Feedback
-from app.ml.retrain import retrain
+from app.ml.codec import N_PIXELS, image_from_bytes
+from app.ml.registry import BASE_ALIAS
+from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, retrain
 from app.predict.models import Prediction
-from app.predict.service import image_from_bytes
 from app.retrain.jobs import job_dict, update_job
 from app.retrain.models import RetrainJob
 from app.timeutil import isoformat, utcnow
@@ -73,78 +74,94 @@ def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
         .order_by(Feedback.created_at, Feedback.id)
     ).all()
     if not rows:
-        return np.zeros((0, 784), np.float32), np.zeros(0, np.int64), [], []
-    X = np.stack([image_from_bytes(r.image).reshape(784) for r in rows])
+        return np.zeros((0, N_PIXELS), np.float32), np.zeros(0, np.int64), [], []
+    X = np.stack([image_from_bytes(r.image).reshape(N_PIXELS) for r in rows])
     y = np.array([r.label for r in rows], dtype=np.int64)
     return X, y, [r.id for r in rows], [r.created_at for r in rows]
+
+
+def request_for(app: Flask, job: RetrainJob) -> RetrainRequest:
+    """The job's parameters, the deployment's settings and the stored feedback as one request."""
+    params = dict(job.params or {})
+    X, y, ids, times = feedback_examples()
+    cfg = app.config
+    return RetrainRequest(
+        tracking_uri=cfg["MLFLOW_TRACKING_URI"],
+        base_alias=params.get("base", BASE_ALIAS),
+        family=params.get("family"),
+        hyperparams=request_hyperparams(params),
+        extra_X=X,
+        extra_y=y,
+        feedback_ids=ids,
+        feedback_times=times,
+        feedback_weight=cfg["RETRAIN_FEEDBACK_WEIGHT"],
+        promote_to=job.target_alias,
+        margin=cfg["RETRAIN_PROMOTION_MARGIN"],
+        seed=0,
+        limit=cfg["RETRAIN_DATA_LIMIT"],
+        shuffle_labels=bool(params.get("shuffle_labels")),
+        job_id=job.id,
+        requested_by=str(job.requested_by) if job.requested_by is not None else None,
+        model_name=cfg["MODEL_NAME"],
+    )
+
+
+def record_result(job_id: int, req: RetrainRequest, note: str | None, result: RetrainResult) -> str:
+    """Write the retrain's outcome into the job row; returns the job's final status."""
+    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
+    metrics["n_feedback_total"] = len(req.feedback_ids)
+    metrics["n_feedback_used"] = result.n_feedback_used
+    if result.feedback_accuracy is not None:
+        metrics["feedback_accuracy"] = result.feedback_accuracy
+    note = note or ""
+    if result.note:
+        note = f"{note} ({result.note})" if note else result.note
+    status = "succeeded" if result.promoted else "rejected"
+    update_job(
+        job_id,
+        status=status,
+        active_lock=None,
+        progress=100,
+        step="done",
+        metrics=metrics,
+        mlflow_run_id=result.run_id,
+        mlflow_experiment_id=result.experiment_id,
+        registered_version=result.registered_version,
+        promoted=result.promoted,
+        decision=result.decision,
+        new_accuracy=result.holdout_accuracy,
+        baseline_accuracy=result.baseline_accuracy,
+        note=note or None,
+        finished_at=utcnow(),
+    )
+    return status
+
+
+def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
+    """job -> request -> retrain -> job; returns the job's final status."""
+    job_id, note = job.id, (job.params or {}).get("note")
+    update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
+    threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
+    _emit_progress(job_id, 1, "collecting feedback")
+    req = request_for(app, job)
+    # The core reports 0-100 for its own work; the job's first 5 % were collecting.
+    result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
+    outcome = record_result(job_id, req, note, result)
+    if result.promoted:
+        _after_promotion(app, result.target_alias, result.registered_version)
+    return outcome
 
 
 def run_job(app: Flask, job_id: int) -> None:
     with app.app_context():
         started = time.perf_counter()
         stop = threading.Event()
-        beat = threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True)
         try:
             job = db.session.get(RetrainJob, job_id)
             if job.status not in ("queued", "running"):
                 log.warning("retrain job %s is %s already; not running it", job_id, job.status)
                 return
-            params = dict(job.params or {})
-            requested_by = str(job.requested_by) if job.requested_by is not None else None
-            update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
-            beat.start()
-            _emit_progress(job_id, 1, "collecting feedback")
-            X, y, ids, times = feedback_examples()
-            cfg = app.config
-            hyper = {k: params[k] for k in ("epochs", "learning_rate") if params.get(k) is not None}
-            result = retrain(
-                tracking_uri=cfg["MLFLOW_TRACKING_URI"],
-                base_alias=params.get("base", "v2"),
-                family=params.get("family"),
-                hyperparams=hyper,
-                extra_X=X,
-                extra_y=y,
-                feedback_ids=ids,
-                feedback_times=times,
-                feedback_weight=cfg["RETRAIN_FEEDBACK_WEIGHT"],
-                promote_to=params.get("promote_to") or params.get("base", "v2"),
-                margin=cfg["RETRAIN_PROMOTION_MARGIN"],
-                seed=0,
-                limit=cfg["RETRAIN_DATA_LIMIT"],
-                shuffle_labels=bool(params.get("shuffle_labels")),
-                job_id=job_id,
-                requested_by=requested_by,
-                # The core reports 0-100 for its own work; the job's first 5 % were collecting.
-                progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step),
-            )
-            metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
-            metrics["n_feedback_total"] = len(ids)
-            metrics["n_feedback_used"] = result.n_feedback_used
-            if result.feedback_accuracy is not None:
-                metrics["feedback_accuracy"] = result.feedback_accuracy
-            note = params.get("note") or ""
-            if result.note:
-                note = f"{note} ({result.note})" if note else result.note
-            update_job(
-                job_id,
-                status="succeeded" if result.promoted else "rejected",
-                active_lock=None,
-                progress=100,
-                step="done",
-                metrics=metrics,
-                mlflow_run_id=result.run_id,
-                mlflow_experiment_id=result.experiment_id,
-                registered_version=result.registered_version,
-                promoted=result.promoted,
-                decision=result.decision,
-                new_accuracy=result.holdout_accuracy,
-                baseline_accuracy=result.baseline_accuracy,
-                note=note or None,
-                finished_at=utcnow(),
-            )
-            if result.promoted:
-                _after_promotion(app, result.target_alias, result.registered_version)
-            outcome = "succeeded" if result.promoted else "rejected"
+            outcome = _run(app, job, stop)
         except Exception as exc:  # noqa: BLE001 - any failure ends the job, cleanly, as failed
             log.exception("retrain job %s failed", job_id)
             db.session.rollback()

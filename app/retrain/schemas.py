@@ -3,15 +3,16 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.ml.registry import ALIAS_PATTERN, BASE_ALIAS
 from app.pagination import PageSchema
 from app.timeutil import UtcDateTime
 
-ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid alias name.")
+ALIAS = validate.Regexp(ALIAS_PATTERN, error="Not a valid alias name.")
 
 
 class RetrainRequestSchema(ma.Schema):
     base = ma.fields.String(
-        load_default="v2", validate=ALIAS, metadata={"description": "Alias to start from"}
+        load_default=BASE_ALIAS, validate=ALIAS, metadata={"description": "Alias to start from"}
     )
     family = ma.fields.String(
         load_default=None, metadata={"description": "Model family; default: the base's"}

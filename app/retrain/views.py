@@ -9,7 +9,8 @@ from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
 from app.extensions import db
 from app.ml.errors import ModelUnavailable
-from app.ml.models import FAMILIES, resolve_hyperparams
+from app.ml.families import FAMILIES, resolve_hyperparams
+from app.ml.retrain import request_hyperparams
 from app.pagination import PageArgs, paginate
 from app.predict.service import model_store
 from app.retrain import runner
@@ -46,7 +47,7 @@ def _validate(data: dict) -> None:
     family = data.get("family") or next(
         (v["family"] for v in versions if v["version"] == aliases[data["base"]]), None
     )
-    hyper = {k: data[k] for k in ("epochs", "learning_rate") if data.get(k) is not None}
+    hyper = request_hyperparams(data)
     if family and hyper:
         try:
             resolve_hyperparams(family, hyper)

@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from app.ml import registry
+from app.ml import registry, tracking
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium phones home at start, which this closed
@@ -167,7 +167,7 @@ def web_app(make_app: Callable[..., Flask], models: dict) -> Flask:
 @pytest.fixture(scope="module")
 def retrain_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("e2e-retrain-template")
-    registry.bootstrap(registry.default_tracking_uri(base), limit=RETRAIN_LIMIT, log=lambda _m: None)
+    tracking.bootstrap(registry.default_tracking_uri(base), limit=RETRAIN_LIMIT, log=lambda _m: None)
     return base
 
 

@@ -15,7 +15,8 @@ if str(ROOT) not in sys.path:  # loaded models import app.ml.features
 
 from mlhelpers import draw_digit, png_bytes  # noqa: E402
 
-from app.ml import data, models, registry  # noqa: E402
+from app.ml import data, families, tracking  # noqa: E402
+from app.ml.runtime import DigitModel  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +29,16 @@ def trained(split: data.Split) -> dict[str, dict]:
     """v1 and v2 trained once per session on the full training set, as bootstrap does."""
     ts = data.training_set()
     out = {}
-    for alias, family in registry.BOOTSTRAP_PLAN:
+    for alias, family in tracking.BOOTSTRAP_PLAN:
         t0 = time.perf_counter()
-        model = models.train(family, ts.X, ts.y, sample_weight=ts.weight)
+        model = families.train(family, ts.X, ts.y, sample_weight=ts.weight)
         out[alias] = {"model": model, "family": family, "seconds": time.perf_counter() - t0}
     return out
 
 
 @pytest.fixture(scope="session")
-def v2_model(trained: dict[str, dict]) -> models.DigitModel:
-    return models.DigitModel(trained["v2"]["model"], alias="v2").load()
+def v2_model(trained: dict[str, dict]) -> DigitModel:
+    return DigitModel(trained["v2"]["model"], alias="v2").load()
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from app.ml import data, realworld, retrain, synth
 from app.ml.preprocess import preprocess_image
+from app.ml.synth.degrade import degrade
+from app.ml.synth.strokes import draw_strokes
 
 
 def test_eval_set_covers_every_kind_digit_and_format():
@@ -50,12 +52,12 @@ def test_training_set_weights_and_limit():
 
 
 def test_v2_meets_the_real_world_targets(trained, split):
-    from app.ml import models
+    from app.ml import families
 
     v2 = trained["v2"]["model"]
     rw = realworld.evaluate(v2)
     assert rw["accuracy"] >= 0.95 and rw["min_kind"] >= 0.92, rw
-    assert models.evaluate(v2, split.X_holdout, split.y_holdout)["accuracy"] >= 0.98
+    assert families.evaluate(v2, split.X_holdout, split.y_holdout)["accuracy"] >= 0.98
     assert trained["v2"]["seconds"] < 60
 
 
@@ -103,24 +105,24 @@ def test_uneven_lighting_and_noise_do_not_move_the_digit():
 
 def test_gate_needs_both_holdout_and_real_world():
     cur = {"holdout": 0.98, "real-world": 0.96}
-    ok, why = retrain.gate(
+    ok, why = retrain.decide_promotion(
         "v2", new={"holdout": 0.985, "real-world": 0.95}, current=cur, current_version="3", margin=0.0
     )
     assert not ok and why.startswith("rejected for v2")
     assert "real-world 0.9500 < current version 3's 0.9600" in why
-    ok, why = retrain.gate(
+    ok, why = retrain.decide_promotion(
         "v2", new={"holdout": 0.97, "real-world": 0.99}, current=cur, current_version="3", margin=0.0
     )
     assert not ok and "holdout 0.9700 < current version 3's" in why
-    ok, why = retrain.gate(
+    ok, why = retrain.decide_promotion(
         "v2", new={"holdout": 0.98, "real-world": 0.96}, current=cur, current_version="3", margin=0.0
     )
     assert ok and why.startswith("promoted to v2")
-    ok, _ = retrain.gate(
+    ok, _ = retrain.decide_promotion(
         "v2", new={"holdout": 0.99, "real-world": 0.97}, current=cur, current_version="3", margin=0.02
     )
     assert not ok
-    ok, why = retrain.gate(
+    ok, why = retrain.decide_promotion(
         "v2", new={"holdout": 0.5, "real-world": 0.5}, current=None, current_version=None, margin=0
     )
     assert ok and "did not exist" in why
@@ -128,12 +130,12 @@ def test_gate_needs_both_holdout_and_real_world():
 
 def test_committed_drawn_kind_matches_its_generator():
     """The font-free part of the set regenerates byte for byte from the script
-    and its seed (the printed kinds need the Debian fonts, see app/ml/synth.py)."""
+    and its seed (the printed kinds need the Debian fonts, see app/ml/synth/)."""
     s = realworld.load()
     k = synth.KINDS.index("drawn")
     rng = np.random.default_rng([synth.EVAL_SEED, k])
     fresh = [
-        synth.degrade("drawn", synth.draw_strokes(digit, rng), rng)
+        degrade("drawn", draw_strokes(digit, rng), rng)
         for digit in range(10)
         for _ in range(synth.PER_DIGIT)
     ]

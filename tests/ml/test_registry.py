@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.ml import data, registry, synth
+from app.ml import data, registry, synth, tracking
 from app.ml.errors import ModelNotFound, ModelUnavailable
+from app.ml.store import ModelStore
 
 
 def _versions(client) -> list[str]:
@@ -38,9 +39,9 @@ def test_bootstrap_registers_v1_v2_champion(template_store: Path):
     aliases = registry.registry_aliases(client)
     assert set(aliases) == {"v1", "v2", "champion"}
     assert aliases["champion"] == aliases["v2"] != aliases["v1"]
-    exp = client.get_experiment_by_name(registry.BOOTSTRAP_EXPERIMENT)
+    exp = client.get_experiment_by_name(tracking.BOOTSTRAP_EXPERIMENT)
     assert exp.artifact_location.startswith((template_store / "mlruns" / "artifacts").resolve().as_uri())
-    for alias, family in registry.BOOTSTRAP_PLAN:
+    for alias, family in tracking.BOOTSTRAP_PLAN:
         mv = registry.get_alias_version(client, alias)
         assert mv.tags["family"] == family
         run = client.get_run(mv.run_id)
@@ -71,7 +72,7 @@ def test_bootstrap_registers_v1_v2_champion(template_store: Path):
 def test_bootstrap_is_idempotent(store_uri):
     client = registry.client_for(store_uri)
     before = _versions(client)
-    result = registry.bootstrap(store_uri, log=lambda _m: None)
+    result = tracking.bootstrap(store_uri, log=lambda _m: None)
     assert result["created"] == [] and result["runs"] == {}
     assert _versions(client) == before
     assert set(result["aliases"]) == {"v1", "v2", "champion"}
@@ -80,12 +81,12 @@ def test_bootstrap_is_idempotent(store_uri):
 def test_bootstrap_keeps_a_moved_champion(store_uri):
     client = registry.client_for(store_uri)
     registry.set_alias(client, "champion", registry.get_alias_version(client, "v1").version)
-    registry.bootstrap(store_uri, log=lambda _m: None)
+    tracking.bootstrap(store_uri, log=lambda _m: None)
     assert registry.registry_aliases(client)["champion"] == registry.registry_aliases(client)["v1"]
 
 
 def test_store_loads_each_alias_once_and_shares_versions(store_uri, split):
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     got = []
     threads = [threading.Thread(target=lambda: got.append(store.get("v2"))) for _ in range(6)]
     for t in threads:
@@ -108,11 +109,11 @@ def test_store_loads_each_alias_once_and_shares_versions(store_uri, split):
 
 
 def test_unknown_alias_and_unreachable_store(store_uri, tmp_path):
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     with pytest.raises(ModelNotFound):
         store.get("nope")
     (tmp_path / "not-a-dir").write_text("x")
-    broken = registry.ModelStore(f"sqlite:///{tmp_path}/not-a-dir/mlflow.db")
+    broken = ModelStore(f"sqlite:///{tmp_path}/not-a-dir/mlflow.db")
     with pytest.raises(ModelUnavailable):
         broken.ping()
     with pytest.raises(ModelUnavailable):
@@ -121,7 +122,7 @@ def test_unknown_alias_and_unreachable_store(store_uri, tmp_path):
 
 def test_hot_swap_when_alias_moves(store_uri, split):
     client = registry.client_for(store_uri)
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     old = store.get("v2")
     assert store.refresh() == []
     v1_version = str(registry.get_alias_version(client, "v1").version)
@@ -137,7 +138,7 @@ def test_hot_swap_when_alias_moves(store_uri, split):
 
 def test_failed_load_keeps_last_good(store_uri, monkeypatch):
     client = registry.client_for(store_uri)
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     good = store.get("v2")
     registry.set_alias(client, "v2", registry.get_alias_version(client, "v1").version)
 
@@ -157,7 +158,7 @@ def test_failed_load_keeps_last_good(store_uri, monkeypatch):
 
 def test_alias_removed_keeps_last_good(store_uri):
     client = registry.client_for(store_uri)
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     good = store.get("champion")
     client.delete_registered_model_alias(registry.MODEL_NAME, "champion")
     store.refresh()
@@ -166,7 +167,7 @@ def test_alias_removed_keeps_last_good(store_uri):
 
 def test_maybe_refresh_respects_interval(store_uri):
     client = registry.client_for(store_uri)
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     store.get("v2")
     assert store.maybe_refresh(3600) == []  # first call checks
     registry.set_alias(client, "v2", registry.get_alias_version(client, "v1").version)
@@ -177,7 +178,7 @@ def test_maybe_refresh_respects_interval(store_uri):
 
 
 def test_maybe_refresh_does_not_block_while_another_thread_refreshes(store_uri):
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     store.get("v2")
     started, release = threading.Event(), threading.Event()
     original = store.refresh

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from app.ml import data, registry, retrain
+from app.ml import data, registry, retrain, tracking
+from app.ml.store import ModelStore
 
 LIMIT = 500  # same reduced training set as the template bootstrap
 
@@ -17,7 +18,9 @@ def _run(store_uri: str, **kw: object) -> retrain.RetrainResult:
     kw.setdefault("limit", LIMIT)
     kw.setdefault("job_id", "job-1")
     kw.setdefault("requested_by", "alice")
-    return retrain.retrain(tracking_uri=store_uri, **kw)
+    progress = kw.pop("progress", None)
+    req = retrain.RetrainRequest(tracking_uri=store_uri, **kw)
+    return retrain.retrain(req) if progress is None else retrain.retrain(req, progress=progress)
 
 
 def _unseen_misclassified(store_uri: str, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +57,7 @@ def test_retrain_logs_run_registers_version_and_reports(store_uri):
     assert res.baseline_accuracy is not None and 0.5 < res.holdout_accuracy <= 1
 
     run = client.get_run(res.run_id)
-    assert client.get_experiment(res.experiment_id).name == registry.RETRAIN_EXPERIMENT
+    assert client.get_experiment(res.experiment_id).name == tracking.RETRAIN_EXPERIMENT
     p, m, t = run.data.params, run.data.metrics, run.data.tags
     assert p["base_version"] == res.base_version and p["hp_epochs"] == "300" and p["seed"] == "0"
     assert p["n_mnist"] == "500" and p["n_feedback_train"] == "8" and p["n_feedback_eval"] == "2"
@@ -91,7 +94,7 @@ def test_feedback_fixes_the_corrected_images(store_uri):
 
 def test_promotion_moves_alias_and_store_swaps(store_uri):
     client = registry.client_for(store_uri)
-    store = registry.ModelStore(store_uri)
+    store = ModelStore(store_uri)
     before = store.get("champion").version
     res = _run(store_uri, promote_to="champion", margin=0.0)
     assert res.promoted and "promoted to champion" in res.decision
@@ -158,7 +161,7 @@ def test_invalid_requests_fail_before_any_run(store_uri):
         _run(store_uri, base_alias="v9")
     with pytest.raises(ValueError):
         _run(store_uri, extra_X=np.zeros((2, 784)), extra_y=[1], feedback_ids=[1, 2])
-    assert client.get_experiment_by_name(registry.RETRAIN_EXPERIMENT) is None
+    assert client.get_experiment_by_name(tracking.RETRAIN_EXPERIMENT) is None
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 epochs on purpose

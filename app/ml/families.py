@@ -1,4 +1,4 @@
-"""Model families, training, evaluation and the runtime ``DigitModel``.
+"""Model families: build, train and evaluate (the runtime model is ``app.ml.runtime``).
 
 Every model is an sklearn Pipeline taking (n, 784) float32 in [0, 1] (the
 output of ``preprocess``) and exposing ``predict_proba`` -> (n, 10), so the
@@ -40,10 +40,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from app.ml.codec import N_PIXELS
 from app.ml.features import Deskew, HogFeatures
 
 N_CLASSES = 10
-N_PIXELS = 784
 V1_FAMILY = "logreg"
 V2_FAMILY = "hog_logreg"
 # Multi-threaded BLAS on small matrices is 5-10x *slower* on a busy 2-core box
@@ -256,92 +256,3 @@ def confusion_matrix_png(cm: np.ndarray | list[list[int]], title: str = "Confusi
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
-
-
-def as_batch(batch: np.ndarray) -> np.ndarray:
-    """(28,28), (784,), (n,28,28) or (n,784) -> contiguous (n, 784) float32."""
-    a = np.asarray(batch, dtype=np.float32)
-    if a.ndim in (1, 2) and a.size == N_PIXELS:
-        a = a.reshape(1, N_PIXELS)
-    elif a.ndim == 3 and a.shape[1:] == (28, 28):
-        a = a.reshape(-1, N_PIXELS)
-    elif not (a.ndim == 2 and a.shape[1] == N_PIXELS):
-        raise ValueError(f"expected (n, 28, 28) or (n, 784), got shape {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError("input contains NaN or infinity")
-    return np.ascontiguousarray(a)
-
-
-class DigitModel:
-    """Runtime wrapper around one model version (MLServer-style load/predict).
-
-    ``DigitModel("models:/digit-classifier/3")`` or ``DigitModel(fitted)``.
-    Loading the MLflow artifact needs ``app.ml.features`` importable.
-    """
-
-    def __init__(
-        self,
-        model_uri_or_loaded: str | Any,
-        *,
-        alias: str | None = None,
-        version: str | None = None,
-        run_id: str | None = None,
-        family: str | None = None,
-    ) -> None:
-        if isinstance(model_uri_or_loaded, str):
-            self.uri: str | None = model_uri_or_loaded
-            self._model: Any = None
-        else:
-            self.uri = None
-            self._model = model_uri_or_loaded
-        self.alias = alias
-        self.version = version
-        self.run_id = run_id
-        self.family = family or (family_of(self._model) if self._model is not None else None)
-
-    @property
-    def ready(self) -> bool:
-        return self._model is not None
-
-    @property
-    def model(self) -> Any:
-        if self._model is None:
-            raise RuntimeError("model not loaded; call load() first")
-        return self._model
-
-    def load(self) -> DigitModel:
-        if self._model is None:
-            import mlflow.sklearn
-
-            self._model = mlflow.sklearn.load_model(self.uri)
-            self.family = self.family or family_of(self._model)
-        classes = np.asarray(getattr(self._model, "classes_", np.arange(N_CLASSES)))
-        # predict_proba columns follow classes_; remember how to map to 0..9.
-        self._cols = None if np.array_equal(classes, np.arange(N_CLASSES)) else classes.astype(int)
-        return self
-
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        """(n, 10) float probabilities for a batch of 28x28 images."""
-        if not hasattr(self, "_cols"):
-            self.load()
-        proba = self.model.predict_proba(as_batch(batch))
-        if self._cols is None:
-            return proba
-        out = np.zeros((proba.shape[0], N_CLASSES), dtype=proba.dtype)
-        out[:, self._cols] = proba
-        return out
-
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        return self.predict_proba(batch).argmax(axis=1)
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "alias": self.alias,
-            "version": self.version,
-            "run_id": self.run_id,
-            "family": self.family,
-            "uri": self.uri,
-        }
-
-    def __repr__(self) -> str:
-        return f"DigitModel(alias={self.alias!r}, version={self.version!r}, family={self.family!r})"
