@@ -18,6 +18,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.ml.registry import default_tracking_uri
 from tests.scaleout import stack
 
 ROOT = stack.ROOT
@@ -34,8 +35,8 @@ def load_average() -> str:
 
 def registry_uri() -> str:
     """The cached registry (bootstrapped on the full data on first use)."""
-    db = CACHE / "mlruns" / "mlflow.db"
-    uri = f"sqlite:///{db}"
+    uri = default_tracking_uri(CACHE)
+    db = Path(uri[len("sqlite:///") :])
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
         print("bootstrapping v1/v2 on the full bundled data into bench/.cache (once)")
@@ -50,7 +51,7 @@ def private_registry(tmp: Path) -> str:
     src = Path(registry_uri()[len("sqlite:///") :])
     (tmp / "mlruns").mkdir(parents=True, exist_ok=True)
     shutil.copy(src, tmp / "mlruns" / "mlflow.db")
-    return f"sqlite:///{tmp / 'mlruns' / 'mlflow.db'}"
+    return default_tracking_uri(tmp)
 
 
 def sample_png() -> bytes:

@@ -199,6 +199,26 @@ def test_empty_registry_answers_503_not_500(make_app, sign_in, tmp_path):
     assert _count(app) == 0
 
 
+def test_a_model_name_setting_is_used_from_bootstrap_to_the_stored_prediction(make_app, sign_in, tmp_path):
+    """MODEL_NAME names the registered model everywhere: bootstrap registers under it, the
+    store serves from it, and each stored prediction records it."""
+    from app.ml import registry
+
+    uri = registry.default_tracking_uri(tmp_path)
+    app = make_app(MLFLOW_TRACKING_URI=uri, MODEL_NAME="other-name")
+    result = app.test_cli_runner().invoke(args=["models", "bootstrap", "--limit", "200"])
+    assert result.exit_code == 0, result.output
+    client = registry.client_for(uri)
+    assert set(registry.registry_aliases(client, "other-name")) == {"v1", "v2", "champion"}
+    assert registry.registry_aliases(client) == {}  # nothing under the default name
+    client_, headers = sign_in(app)
+    resp = _post(client_, "/api/v2/predict", headers, mnist_as_photo(holdout_digit(0)[0]))
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json()["model_version"] == registry.registry_aliases(client, "other-name")["v2"]
+    with app.app_context():
+        assert db.session.scalars(select(Prediction.model_name)).all() == ["other-name"]
+
+
 def test_metrics_count_predictions_per_version(client, user_headers, admin_headers):
     body = _post(client, "/api/v1/predict", user_headers, mnist_as_photo(holdout_digit(4)[0])).get_json()
     scrape = client.get("/metrics", headers=admin_headers).get_data(as_text=True)
