@@ -15,7 +15,7 @@ so any failure before it leaves the alias where it was.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ += ["Promotion", "request_hyperparams", "split_feedback"]
 
 # The hyper-parameters a retrain request may set (each family validates its own).
 REQUEST_HYPERPARAMS = ("epochs", "learning_rate")
+Progress = Callable[[int, str], None]  # (percent 0-100, step) reports
 
 
 def request_hyperparams(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,9 +47,9 @@ class RetrainRequest:
     family: str | None = None
     hyperparams: Mapping[str, Any] | None = None
     extra_X: np.ndarray | None = None
-    extra_y: Any = None  # sequence of labels 0-9
-    feedback_ids: tuple[int, ...] | list[int] = ()
-    feedback_times: Any = None  # sequence of datetimes or numbers, for the time split
+    extra_y: Sequence[int] | np.ndarray | None = None  # labels 0-9
+    feedback_ids: Sequence[int] = ()
+    feedback_times: Sequence[Any] | None = None  # datetimes or numbers, for the time split
     feedback_weight: float = 5.0
     promote_to: str | None = None
     margin: float = 0.0
@@ -105,7 +106,7 @@ class _Evaluation:
 
 
 def _train(
-    req: RetrainRequest, family: str, hp: dict[str, Any], fb: FeedbackSplit, progress: Any
+    req: RetrainRequest, family: str, hp: dict[str, Any], fb: FeedbackSplit, progress: Progress
 ) -> _Candidate:
     train_set = data.training_set(limit=req.limit)
     y_base = train_set.y
@@ -167,7 +168,7 @@ def _log_and_register(
     cand: _Candidate,
     fb: FeedbackSplit,
     ev: _Evaluation,
-    progress: Any,
+    progress: Progress,
 ) -> tuple[str, str, str, dict[str, Any], dict[str, float]]:
     """Log the run and register the version: (experiment id, run id, version, params, metrics)."""
     progress(70, "logging run")
@@ -222,7 +223,7 @@ def _resolve_base(client: Any, req: RetrainRequest) -> tuple[Any, str, dict[str,
     return base, family, families.resolve_hyperparams(family, dict(req.hyperparams or {}))
 
 
-def retrain(req: RetrainRequest, progress: Callable[[int, str], None] = _noop) -> RetrainResult:
+def retrain(req: RetrainRequest, progress: Progress = _noop) -> RetrainResult:
     """Train a new version from the bundled training split plus weighted
     feedback, log and register it, and promote it if it passes the gate."""
     progress(0, "resolving base model")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -81,19 +82,14 @@ def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
 
 
 def request_for(app: Flask, job: RetrainJob) -> RetrainRequest:
-    """The job's parameters, the deployment's settings and the stored feedback as one request."""
+    """The job's parameters and the deployment's settings as one request (feedback comes later)."""
     params = dict(job.params or {})
-    X, y, ids, times = feedback_examples()
     cfg = app.config
     return RetrainRequest(
         tracking_uri=cfg["MLFLOW_TRACKING_URI"],
         base_alias=params.get("base", BASE_ALIAS),
         family=params.get("family"),
         hyperparams=request_hyperparams(params),
-        extra_X=X,
-        extra_y=y,
-        feedback_ids=ids,
-        feedback_times=times,
         feedback_weight=cfg["RETRAIN_FEEDBACK_WEIGHT"],
         promote_to=job.target_alias,
         margin=cfg["RETRAIN_PROMOTION_MARGIN"],
@@ -139,11 +135,13 @@ def record_result(job_id: int, req: RetrainRequest, note: str | None, result: Re
 
 def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     """job -> request -> retrain -> job; returns the job's final status."""
-    job_id, note = job.id, (job.params or {}).get("note")
+    # Read the row before the first commit: a row deleted later must not fail the run here.
+    job_id, note, req = job.id, (job.params or {}).get("note"), request_for(app, job)
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
     _emit_progress(job_id, 1, "collecting feedback")
-    req = request_for(app, job)
+    X, y, ids, times = feedback_examples()
+    req = replace(req, extra_X=X, extra_y=y, feedback_ids=ids, feedback_times=times)
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
     result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
     outcome = record_result(job_id, req, note, result)

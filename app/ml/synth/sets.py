@@ -149,7 +149,9 @@ def make_train_set(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Regenerate the committed synthetic digit sets.")
+    ap = argparse.ArgumentParser(
+        prog="python -m app.ml.synth", description="Regenerate the committed synthetic digit sets."
+    )
     ap.add_argument("--eval", action="store_true", help="only the real-world evaluation set")
     ap.add_argument("--train", action="store_true", help="only the synthetic training set")
     args = ap.parse_args()
