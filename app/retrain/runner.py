@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,9 +25,9 @@ from app.feedback.models import COUNTED_FEEDBACK, Feedback
 from app.ml.retrain import retrain
 from app.predict.models import Prediction
 from app.predict.service import image_from_bytes
-from app.retrain.jobs import job_dict, update_job
+from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
-from app.timeutil import isoformat, utcnow
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -208,5 +207,4 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
         log.warning("retrain job %s vanished before it finished", job_id)
         return
     db.session.refresh(job)
-    payload = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in job_dict(job).items()}
-    notify_retrain_finished(payload)
+    notify_retrain_finished(job_event(job))

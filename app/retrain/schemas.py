@@ -3,8 +3,9 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import validate
 
+from app.ml.registry import RETRAIN_EXPERIMENT
 from app.pagination import PageSchema
-from app.timeutil import UtcDateTime
+from app.timeutil import EventDateTime, UtcDateTime
 
 ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid alias name.")
 
@@ -26,17 +27,31 @@ class RetrainRequestSchema(ma.Schema):
     shuffle_labels = ma.fields.Boolean(load_default=False, metadata={"description": "Testing config only"})
 
 
+class _DictOrEmpty(ma.fields.Dict):
+    """A JSON column that may hold NULL: answered as ``{}``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):  # noqa: ANN001, ANN202
+        return super()._serialize(value or {}, attr, obj, **kwargs)
+
+
 class JobSchema(ma.Schema):
-    id = ma.fields.Integer()
-    job_id = ma.fields.Integer()
+    """A retrain job as the API answers it; dumps a ``RetrainJob`` row."""
+
+    id = ma.fields.Integer(metadata={"description": "The job id"})
+    job_id = ma.fields.Integer(
+        attribute="id",
+        dump_only=True,
+        metadata={"description": "Same as `id`; kept for clients of the original API"},
+    )
     status = ma.fields.String()
     progress = ma.fields.Integer()
     step = ma.fields.String(allow_none=True)
     requested_by = ma.fields.Integer(allow_none=True)
-    params = ma.fields.Dict()
-    metrics = ma.fields.Dict()
+    params = _DictOrEmpty()
+    metrics = _DictOrEmpty()
     mlflow_experiment_id = ma.fields.String(allow_none=True)
-    mlflow_experiment = ma.fields.String()
+    # Not a column: every job logs to the one retrain experiment.
+    mlflow_experiment = ma.fields.String(dump_default=RETRAIN_EXPERIMENT)
     mlflow_run_id = ma.fields.String(allow_none=True)
     registered_version = ma.fields.String(allow_none=True)
     promoted = ma.fields.Boolean(allow_none=True)
@@ -48,7 +63,15 @@ class JobSchema(ma.Schema):
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)
-    duration_s = ma.fields.Float(allow_none=True)
+    duration_s = ma.fields.Float(allow_none=True, metadata={"description": "finished_at - started_at"})
+
+
+class JobEventSchema(JobSchema):
+    """The same job in the Socket.IO `retrain_finished` event, whose datetimes keep the events' form."""
+
+    created_at = EventDateTime()
+    started_at = EventDateTime(allow_none=True)
+    finished_at = EventDateTime(allow_none=True)
 
 
 class JobPageSchema(PageSchema):
