@@ -2,7 +2,7 @@
 
 The registry (v1/v2 bootstrapped on the full bundled data) is built once into bench/.cache and
 reused; a benchmark that moves aliases (retrain) works on a private copy. Servers are started
-through tests/scaleout/stack.py (own process groups, bounded readiness polls) and always stopped.
+through devstack/stack.py (own process groups, bounded readiness polls) and always stopped.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.scaleout import stack
+from devstack import stack
+from devstack.images import holdout_digit, mnist_as_photo
 
 ROOT = stack.ROOT
 CACHE = ROOT / "bench" / ".cache"
@@ -55,8 +56,6 @@ def private_registry(tmp: Path) -> str:
 
 def sample_png() -> bytes:
     """One real holdout digit, photographed at 140x140 (as a phone upload would be)."""
-    from tests.imaging import holdout_digit, mnist_as_photo
-
     return mnist_as_photo(holdout_digit(0)[0])
 
 
@@ -141,18 +140,6 @@ _LUA = textwrap.dedent(
     end
     """
 )
-
-
-def multipart(files: list[tuple[str, bytes]], field: str = "file") -> tuple[bytes, str]:
-    boundary = "----benchboundary" + os.urandom(8).hex()
-    parts = []
-    for name, data in files:
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        ).encode()
-        parts.append(head + data + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def run_wrk(

@@ -10,7 +10,7 @@ Load: one closed-loop client program (bench/common.py run_closed_loop; `--client
 loopback, fixed duration per concurrency level, the same for every server.
 Results: bench/results/compare.{json,md,png}.
 
-    .venv/bin/python bench/compare.py [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
+    .venv/bin/python -m bench.compare [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import common  # noqa: E402
-from tests.scaleout import stack  # noqa: E402
+from bench import common
+from devstack import stack
+from devstack.images import multipart
 
 BATCH = 32
 
@@ -191,8 +189,8 @@ def main() -> None:
 
     common.registry_uri()
     png = common.sample_png()
-    single, single_ct = common.multipart([("d.png", png)])
-    batch, batch_ct = common.multipart([(f"d{i}.png", png) for i in range(BATCH)])
+    single, single_ct = multipart([("d.png", png)])
+    batch, batch_ct = multipart([(f"d{i}.png", png) for i in range(BATCH)])
     rows: list[dict] = []
     extra: dict[str, Any] = {}
     started = time.time()

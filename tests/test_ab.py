@@ -10,7 +10,7 @@ from app.ab.service import AbConfig, Arm, parse_arms, sticky_arm
 from app.config import ConfigError
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo
 
 UPLOAD = mnist_as_photo(holdout_digit(11)[0])
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from app.ratelimit_storage import SqliteLimitsStorage
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo
 
 
 def test_counts_expire_and_are_shared_between_instances(tmp_path) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.imaging import blank_png, bomb_png, drawn_one, holdout_digit, mnist_as_photo, png_bytes
+from tests.factories import blank_png, bomb_png, drawn_one, holdout_digit, mnist_as_photo, png_bytes
 
 pytestmark = pytest.mark.usefixtures("models")
 

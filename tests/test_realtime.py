@@ -364,7 +364,7 @@ def test_emit_from_separate_write_only_process_reaches_client(app: Flask, connec
 def test_admin_receives_feedback_received_after_a_user_posts_feedback(client, make_user, login, connect_user):
     import io
 
-    from tests.imaging import holdout_digit, mnist_as_photo
+    from tests.factories import holdout_digit, mnist_as_photo
 
     _admin, admin_listener = connect_user("admin")
     user = make_user()

@@ -14,7 +14,7 @@ from app.ml import registry
 from app.retrain.models import RetrainJob
 from app.timeutil import utcnow
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo
 from tests.polling import json_ok, poll
 
 

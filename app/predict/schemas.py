@@ -42,7 +42,9 @@ class PredictionSchema(ma.Schema):
         attribute="predicted", dump_only=True, metadata={"description": "Original API key for `prediction`"}
     )
     probabilidad = ma.fields.Float(
-        attribute="probability", dump_only=True, metadata={"description": "Original API key for `probability`"}
+        attribute="probability",
+        dump_only=True,
+        metadata={"description": "Original API key for `probability`"},
     )
     ab_version = ma.fields.String(
         attribute="ab_arm", metadata={"description": "The A/B arm (an alias) that served (A/B only)"}

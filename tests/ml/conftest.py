@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # loaded models import app.ml.features
-    sys.path.insert(0, str(ROOT))
-
-from mlhelpers import draw_digit, png_bytes  # noqa: E402
-
-from app.ml import data, models, registry  # noqa: E402
+from app.ml import data, models, registry
+from tests.factories import draw_digit, png_bytes
 
 
 @pytest.fixture(scope="session")

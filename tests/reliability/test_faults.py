@@ -22,7 +22,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.retrain.models import RetrainJob
 from tests.conftest import TEMPLATE_LIMIT
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo
 from tests.polling import json_ok, poll
 from tests.reliability.servers import PrivatePostgres, PrivateRedis
 
@@ -219,7 +219,7 @@ def test_token_store_outage_is_503_not_500(make_app, private_redis):
 def test_tracking_server_down_predictions_continue_retrain_fails_readiness_names_it(
     make_app, template_store, tmp_path, monkeypatch
 ):
-    from tests.scaleout import stack
+    from devstack import stack
 
     # No MLFLOW_HTTP_* settings here: init_predict's defaults must make a dead server fail fast.
     for key in ("MAX_RETRIES", "BACKOFF_FACTOR", "TIMEOUT"):

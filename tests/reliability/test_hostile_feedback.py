@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo
 
 pytestmark = pytest.mark.usefixtures("models")
 

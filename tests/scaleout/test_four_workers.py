@@ -32,9 +32,9 @@ import pytest
 import requests
 import socketio
 
-from tests.imaging import holdout_digit, mnist_as_photo
+from devstack import stack
+from tests.factories import holdout_digit, mnist_as_photo
 from tests.polling import json_ok, poll
-from tests.scaleout import stack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
