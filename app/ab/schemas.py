@@ -8,7 +8,11 @@ from app.ab.service import MODES
 
 
 class ArmSchema(ma.Schema):
-    alias = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    alias = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "The alias this arm serves, e.g. v1"},
+    )
     weight = ma.fields.Float(required=True, allow_nan=False)
 
 

@@ -49,7 +49,7 @@ class VersionRowSchema(ma.Schema):
     model_version = ma.fields.String(
         metadata={"description": "The version; on per_arm rows, all versions the arm served, comma-separated"}
     )
-    arm = ma.fields.String()
+    arm = ma.fields.String(metadata={"description": "The A/B arm (an alias), on per_arm rows"})
     alias = ma.fields.String(allow_none=True)
     requests = ma.fields.Integer()
     feedback = ma.fields.Integer()
@@ -98,10 +98,10 @@ class ReportSchema(ma.Schema):
 
 
 class ModelVersionSchema(ma.Schema):
-    version = ma.fields.String()
-    aliases = ma.fields.List(ma.fields.String())
+    version = ma.fields.String(metadata={"description": "The MLflow model version"})
+    aliases = ma.fields.List(ma.fields.String(), metadata={"description": "Aliases pointing at it"})
     run_id = ma.fields.String(allow_none=True)
-    family = ma.fields.String(allow_none=True)
+    family = ma.fields.String(allow_none=True, metadata={"description": "Model family, e.g. hog_mlp"})
     holdout_accuracy = ma.fields.Float(allow_none=True)
     promotion_decision = ma.fields.String(allow_none=True)
     created_at = UtcDateTime(allow_none=True)

@@ -74,6 +74,6 @@ class BatchResultSchema(ma.Schema):
     count = ma.fields.Integer()
     succeeded = ma.fields.Integer()
     failed = ma.fields.Integer()
-    model_version = ma.fields.String()
-    version = ma.fields.String()
+    model_version = ma.fields.String(metadata={"description": "The MLflow model version that answered"})
+    version = ma.fields.String(metadata={"description": "The alias that served, e.g. v2 (not a version)"})
     results = ma.fields.List(ma.fields.Nested(BatchItemSchema))

@@ -12,15 +12,20 @@ ALIAS = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$", error="Not a valid al
 
 class RetrainRequestSchema(ma.Schema):
     base = ma.fields.String(
-        load_default="v2", validate=ALIAS, metadata={"description": "Alias to start from"}
+        load_default="v2",
+        validate=ALIAS,
+        metadata={"description": "The alias whose version the retrain starts from"},
     )
     family = ma.fields.String(
-        load_default=None, metadata={"description": "Model family; default: the base's"}
+        load_default=None,
+        metadata={"description": "Model family (logreg, hog_logreg, hog_mlp); default: the base's"},
     )
     epochs = ma.fields.Integer(load_default=None, validate=validate.Range(min=1, max=500))
     learning_rate = ma.fields.Float(load_default=None, validate=validate.Range(min=1e-5, max=1.0))
     promote_to = ma.fields.String(
-        load_default=None, validate=ALIAS, metadata={"description": "Default: base"}
+        load_default=None,
+        validate=ALIAS,
+        metadata={"description": "The alias moved to the new version if it wins; default: base"},
     )
     note = ma.fields.String(load_default=None, validate=validate.Length(max=500))
     # Test-only: trains on shuffled labels to prove the promotion gate rejects a worse model.
@@ -53,7 +58,9 @@ class JobSchema(ma.Schema):
     # Not a column: every job logs to the one retrain experiment.
     mlflow_experiment = ma.fields.String(dump_default=RETRAIN_EXPERIMENT)
     mlflow_run_id = ma.fields.String(allow_none=True)
-    registered_version = ma.fields.String(allow_none=True)
+    registered_version = ma.fields.String(
+        allow_none=True, metadata={"description": "The MLflow model version the retrain registered"}
+    )
     promoted = ma.fields.Boolean(allow_none=True)
     decision = ma.fields.String(allow_none=True)
     new_accuracy = ma.fields.Float(allow_none=True)
