@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.feedback.models import Feedback
-from tests.factories import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, predict_ok
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -16,14 +16,7 @@ UPLOAD = mnist_as_photo(holdout_digit(21)[0])
 
 
 def _predict(client, headers, alias: str = "v2") -> dict:
-    resp = client.post(
-        f"/api/{alias}/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
-    assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
+    return predict_ok(client, headers, UPLOAD, alias)
 
 
 def _feedback_rows(app) -> int:
