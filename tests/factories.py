@@ -33,15 +33,18 @@ def digit_photo(index: int) -> bytes:
     return mnist_as_photo(holdout_digit(index)[0])
 
 
+def post_files(
+    client: Any, path: str, headers: dict, files: list[tuple[bytes, str]], field: str = "file"
+) -> Any:
+    """POST (data, filename) pairs as multipart `field` parts to `path` with a Flask test client
+    (no pair: an empty form); returns the response unchecked."""
+    form = {field: [(io.BytesIO(data), name) for data, name in files]} if files else {}
+    return client.post(path, headers=headers, data=form, content_type="multipart/form-data")
+
+
 def post_predict(client: Any, headers: dict, png: bytes, alias: str = "v2", path: str | None = None) -> Any:
-    """POST `png` as the multipart `file` part to /api/<alias>/predict (or `path`) with a Flask
-    test client; returns the response unchecked."""
-    return client.post(
-        path or f"/api/{alias}/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(png), "d.png")},
-        content_type="multipart/form-data",
-    )
+    """POST `png` as the one `file` part to /api/<alias>/predict (or `path`); response unchecked."""
+    return post_files(client, path or f"/api/{alias}/predict", headers, [(png, "d.png")])
 
 
 def predict_ok(client: Any, headers: dict, png: bytes, alias: str = "v2") -> dict:

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.factories import holdout_digit, mnist_as_photo, png_bytes, png_chunk
+from tests.factories import holdout_digit, mnist_as_photo, png_bytes, png_chunk, post_files
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -174,8 +174,7 @@ def _fuzz_uploads(app, examples: int) -> dict:
     pool = ThreadPoolExecutor(max_workers=1)
 
     def post(path: str, files: list[tuple[bytes, str]]):  # noqa: ANN202
-        data = {"file": [(io.BytesIO(b), name) for b, name in files]}
-        return client.post(path, headers=headers, data=data, content_type="multipart/form-data")
+        return post_files(client, path, headers, files)
 
     @settings(
         max_examples=examples,
@@ -256,10 +255,5 @@ def test_known_hostile_shapes(upload_app):
         ),
     }
     for name, (data, expected) in cases.items():
-        resp = client.post(
-            "/api/v2/predict",
-            headers=headers,
-            data={"file": (io.BytesIO(data), f"{name}.img")},
-            content_type="multipart/form-data",
-        )
+        resp = post_files(client, "/api/v2/predict", headers, [(data, f"{name}.img")])
         assert resp.status_code in expected, (name, resp.get_json())
