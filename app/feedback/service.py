@@ -29,29 +29,34 @@ def _resolve_label(correct: bool, label: int | None, predicted: int | None) -> i
     return label
 
 
+def _submit_legacy(user: User, data: dict) -> Feedback:
+    """The original API's verdict without a prediction id: kept, never counted."""
+    if data.get("prediction") is None:
+        raise ApiError(
+            422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
+        )
+    predicted, correct = data["prediction"], data["correct"]
+    fb = Feedback(
+        prediction_id=None,
+        user_id=user.id,
+        correct=correct,
+        label=_resolve_label(correct, data.get("label"), predicted),
+        predicted=predicted,
+        comment=data.get("comment"),
+        source="legacy",
+    )
+    db.session.add(fb)
+    db.session.commit()
+    return fb
+
+
 def submit(user: User, data: dict) -> tuple[Feedback, bool]:
     """Store a verdict. Returns (feedback, replaced)."""
     correct: bool = data["correct"]
     comment = data.get("comment")
     pid = data.get("prediction_id")
     if pid is None:
-        if data.get("prediction") is None:
-            raise ApiError(
-                422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
-            )
-        predicted = data["prediction"]
-        fb = Feedback(
-            prediction_id=None,
-            user_id=user.id,
-            correct=correct,
-            label=_resolve_label(correct, data.get("label"), predicted),
-            predicted=predicted,
-            comment=comment,
-            source="legacy",
-        )
-        db.session.add(fb)
-        db.session.commit()
-        return fb, False
+        return _submit_legacy(user, data), False
 
     pred = db.session.get(Prediction, pid)
     if pred is None:
