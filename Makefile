@@ -7,10 +7,13 @@ export FLASK_APP := wsgi:app
 
 .PHONY: run test smoke install install-dev browser lint serve-prod worker bench synth-data clean
 
-$(VENV)/.runtime: requirements.txt
+# The pins first, then the project itself, editable (pyproject.toml): `app` and `devstack` import
+# from anywhere, and `python -m bench.compare` etc. need no path set-up.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
@@ -84,9 +87,9 @@ BENCH_SECONDS  ?= 10
 bench: $(VENV)/.dev
 	@command -v wrk >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
-	$(PY) bench/predict.py --seconds $(BENCH_SECONDS)
-	$(PY) bench/compare.py --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
-	$(PY) bench/retrain.py
+	$(PY) -m bench.predict --seconds $(BENCH_SECONDS)
+	$(PY) -m bench.compare --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
+	$(PY) -m bench.retrain
 
 # Regenerate the committed synthetic training uploads and the real-world evaluation set
 # (app/ml/assets/*.npz) from Debian's font packages. Not needed to train, test or serve.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -28,13 +27,14 @@ class PageSchema(ma.Schema):
     pages = ma.fields.Integer()
 
 
-def paginate(stmt: Select, args: dict, to_dict: Callable[[Any], dict]) -> dict[str, Any]:
-    """The page `args` asks for of an ordered select, with the total count."""
+def paginate(stmt: Select, args: dict) -> dict[str, Any]:
+    """The page `args` asks for of an ordered select, with the total count. The items are the rows
+    themselves: the page schema's item schema dumps them."""
     page, size = args["page"], args["page_size"]
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     rows = db.session.scalars(stmt.offset((page - 1) * size).limit(size)).all()
     return {
-        "items": [to_dict(row) for row in rows],
+        "items": list(rows),
         "page": page,
         "page_size": size,
         "total": total,

@@ -26,3 +26,11 @@ class UtcDateTime(ma.fields.DateTime):
         if isinstance(value, datetime) and value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+class EventDateTime(ma.fields.DateTime):
+    """The Socket.IO events' datetime form (``isoformat``: milliseconds and ``Z``), which differs
+    from the HTTP answers' ``UtcDateTime``; kept as it is for the clients that read the events."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return isoformat(value)

@@ -2,24 +2,29 @@
 
 The registry (v1/v2 bootstrapped on the full bundled data) is built once into bench/.cache and
 reused; a benchmark that moves aliases (retrain) works on a private copy. Servers are started
-through tests/scaleout/stack.py (own process groups, bounded readiness polls) and always stopped.
+through devstack/stack.py (own process groups, bounded readiness polls) and always stopped.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import subprocess
 import tempfile
 import textwrap
+import threading
+import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from app.ml.registry import default_tracking_uri
-from tests.scaleout import stack
+from devstack import stack
+from devstack.images import holdout_digit, mnist_as_photo
 
 ROOT = stack.ROOT
 CACHE = ROOT / "bench" / ".cache"
@@ -56,8 +61,6 @@ def private_registry(tmp: Path) -> str:
 
 def sample_png() -> bytes:
     """One real holdout digit, photographed at 140x140 (as a phone upload would be)."""
-    from tests.imaging import holdout_digit, mnist_as_photo
-
     return mnist_as_photo(holdout_digit(0)[0])
 
 
@@ -144,18 +147,6 @@ _LUA = textwrap.dedent(
 )
 
 
-def multipart(files: list[tuple[str, bytes]], field: str = "file") -> tuple[bytes, str]:
-    boundary = "----benchboundary" + os.urandom(8).hex()
-    parts = []
-    for name, data in files:
-        head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        ).encode()
-        parts.append(head + data + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 def run_wrk(
     url: str, body: bytes, content_type: str, *, connections: int, seconds: int, token: str | None = None
 ) -> dict[str, Any]:
@@ -174,6 +165,61 @@ def run_wrk(
     return result
 
 
+class _ClosedLoop:
+    """The shared state of one closed-loop run: its target, the start signal and the results."""
+
+    def __init__(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port, self.path = parts.hostname, parts.port, parts.path
+        self.body, self.headers = body, headers
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.lock = threading.Lock()
+        self.start = threading.Event()
+        self.deadline = 0.0
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=30)
+
+    def client(self) -> None:
+        """One connection: the next request as soon as the previous answer arrived."""
+        conn = self._connect()
+        mine: list[float] = []
+        errors = 0
+        self.start.wait()
+        while time.monotonic() < self.deadline:
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", self.path, self.body, self.headers)
+                resp = conn.getresponse()
+                resp.read()
+                ok = 200 <= resp.status < 300
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = self._connect()
+            mine.append(time.perf_counter() - t0)
+            errors += not ok
+        conn.close()
+        with self.lock:
+            self.latencies.extend(mine)
+            self.errors += errors
+
+
+def _latency_summary(latencies: list[float], elapsed: float, errors: int) -> dict[str, Any]:
+    latencies = sorted(latencies)
+    n = len(latencies)
+
+    def pct(p: float) -> float:
+        return round(latencies[min(n - 1, int(n * p))] * 1000, 3) if n else 0.0
+
+    return {
+        "requests": n, "seconds": round(elapsed, 3), "rps": round(n / elapsed, 2) if elapsed else 0.0,
+        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
+        "max_ms": round(latencies[-1] * 1000, 3) if n else 0.0, "errors": errors, "client": "python",
+    }  # fmt: skip
+
+
 def run_closed_loop(
     url: str, body: bytes, content_type: str, *, connections: int, seconds: int, token: str | None = None
 ) -> dict[str, Any]:
@@ -184,64 +230,19 @@ def run_closed_loop(
     workers contradict its own request count (an average of 730 ms at 8 connections and 300
     req/s, which Little's law rules out), while this client's figures add up.
     """
-    import http.client
-    import threading
-    import time as _time
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
     headers = {"Content-Type": content_type}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    start_evt = threading.Event()
-    deadline = [0.0]
-
-    def client() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        mine: list[float] = []
-        start_evt.wait()
-        while _time.monotonic() < deadline[0]:
-            t0 = _time.perf_counter()
-            try:
-                conn.request("POST", parts.path, body, headers)
-                resp = conn.getresponse()
-                resp.read()
-                ok = 200 <= resp.status < 300
-            except (OSError, http.client.HTTPException):
-                ok = False
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-            mine.append(_time.perf_counter() - t0)
-            if not ok:
-                with lock:
-                    errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(connections)]
+    loop = _ClosedLoop(url, body, headers)
+    threads = [threading.Thread(target=loop.client, daemon=True) for _ in range(connections)]
     for t in threads:
         t.start()
-    began = _time.monotonic()
-    deadline[0] = began + seconds
-    start_evt.set()
+    began = time.monotonic()
+    loop.deadline = began + seconds
+    loop.start.set()
     for t in threads:
         t.join(timeout=seconds + 60)
-    elapsed = _time.monotonic() - began
-    latencies.sort()
-    n = len(latencies)
-
-    def pct(p: float) -> float:
-        return round(latencies[min(n - 1, int(n * p))] * 1000, 3) if n else 0.0
-
-    return {
-        "requests": n, "seconds": round(elapsed, 3), "rps": round(n / elapsed, 2) if elapsed else 0.0,
-        "p50_ms": pct(0.50), "p95_ms": pct(0.95), "p99_ms": pct(0.99),
-        "max_ms": round(latencies[-1] * 1000, 3) if n else 0.0, "errors": errors[0], "client": "python",
-    }  # fmt: skip
+    return _latency_summary(loop.latencies, time.monotonic() - began, loop.errors)
 
 
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:

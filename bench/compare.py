@@ -10,7 +10,7 @@ Load: one closed-loop client program (bench/common.py run_closed_loop; `--client
 loopback, fixed duration per concurrency level, the same for every server.
 Results: bench/results/compare.{json,md,png}.
 
-    .venv/bin/python bench/compare.py [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
+    .venv/bin/python -m bench.compare [--seconds 10] [--concurrency 1 8 32] [--backends sqlite postgres]
 """
 
 from __future__ import annotations
@@ -18,16 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench import common  # noqa: E402
-from tests.scaleout import stack  # noqa: E402
+from bench import common
+from devstack import stack
+from devstack.images import multipart
 
 BATCH = 32
 
@@ -174,7 +172,7 @@ def during_retrain(srv: dict, single: bytes, single_ct: str, args: argparse.Name
     return res
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
@@ -187,58 +185,82 @@ def main() -> None:
     ap.add_argument("--no-retrain", action="store_true", help="skip the c=8 run during a retrain")
     ap.add_argument("--client", choices=["python", "wrk"], default="python", help="load generator")
     ap.add_argument("--out", default="compare")
-    args = ap.parse_args()
+    return ap.parse_args()
 
-    common.registry_uri()
+
+def run_mlflow(tmp: Path, args: argparse.Namespace) -> list[dict]:
+    """(a) at each worker count."""
+    rows = []
+    # uvicorn's multi-worker mode answers keep-alive requests ~40 ms late here (its inherited
+    # sockets miss TCP_NODELAY: Nagle meets delayed ACK), so -w 1 (mlflow's default) is its
+    # best case at low concurrency; "best" below is the best (a) at each concurrency.
+    for n in args.mlflow_workers:
+        print(f"(a) mlflow models serve -w {n}", flush=True)
+        with stack.running(lambda n=n: start_mlflow_serve(tmp / f"w{n}", n)) as mlflow_srv:
+            for r in sweep(f"(a) mlflow /invocations -w{n}", f"{mlflow_srv.url}/invocations",
+                           mlflow_body(), "application/json", args):  # fmt: skip
+                r["images_per_s"] = r["rps"]
+                r["mlflow_workers"] = n
+                rows.append(r)
+    return rows
+
+
+def run_ours(
+    backend: str, sub: Path, args: argparse.Namespace, bodies: dict[str, tuple[bytes, str]], mlflow_url: str
+) -> tuple[list[dict], dict[str, Any]]:
+    """(b), (c) if asked, memory, and the run during a retrain, on one backend."""
+    rows, extra = [], {}
+    (single, single_ct), (batch, batch_ct) = bodies["single"], bodies["batch"]
+    # Full-data retrains in the during-retrain run, as a real one would be.
+    with common.our_server(backend, sub, workers=args.our_workers, RETRAIN_DATA_LIMIT="",
+                           mlflow_uri=common.private_registry(sub)) as srv:  # fmt: skip
+        token = srv["tokens"]["user"]
+        check_answers(srv["url"], token, mlflow_url)
+        for r in sweep(f"(b) /api/v2/predict [{backend}]", f"{srv['url']}/api/v2/predict",
+                       single, single_ct, args, token=token):  # fmt: skip
+            r["images_per_s"] = r["rps"]
+            r["backend"] = backend
+            rows.append(r)
+        if args.batch:
+            for r in sweep(f"(c) batch x{BATCH} [{backend}]", f"{srv['url']}/api/v2/predict/batch",
+                           batch, batch_ct, args, token=token):  # fmt: skip
+                r["images_per_s"] = r["rps"] * BATCH
+                rows.append(r)
+        extra[f"rss_mb_{backend}"] = worker_rss_mb(srv["server"])
+        if not args.no_retrain:
+            res = during_retrain(srv, single, single_ct, args)
+            res["load_average"] = common.load_average()
+            extra[f"during_retrain_{backend}"] = res
+            print(f"  during a retrain c=8: {res['rps']:.1f} req/s p99 {res['p99_ms']:.1f} ms "
+                  f"(retrain {res['retrain_status_after_run']} at the end of the run)", flush=True)  # fmt: skip # noqa: E501
+    return rows, extra
+
+
+def run_all(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
     png = common.sample_png()
-    single, single_ct = common.multipart([("d.png", png)])
-    batch, batch_ct = common.multipart([(f"d{i}.png", png) for i in range(BATCH)])
-    rows: list[dict] = []
+    bodies = {
+        "single": multipart([("d.png", png)]),
+        "batch": multipart([(f"d{i}.png", png) for i in range(BATCH)]),
+    }
     extra: dict[str, Any] = {}
-    started = time.time()
-    load_before = common.load_average()
-    ours_workers = args.workers or (os.cpu_count() or 1)
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmpdir:
         tmp = Path(tmpdir)
-        # uvicorn's multi-worker mode answers keep-alive requests ~40 ms late here (its inherited
-        # sockets miss TCP_NODELAY: Nagle meets delayed ACK), so -w 1 (mlflow's default) is its
-        # best case at low concurrency; "best" below is the best (a) at each concurrency.
-        for n in args.mlflow_workers:
-            print(f"(a) mlflow models serve -w {n}", flush=True)
-            with stack.running(lambda n=n: start_mlflow_serve(tmp / f"w{n}", n)) as mlflow_srv:
-                for r in sweep(f"(a) mlflow /invocations -w{n}", f"{mlflow_srv.url}/invocations",
-                               mlflow_body(), "application/json", args):  # fmt: skip
-                    r["images_per_s"] = r["rps"]
-                    r["mlflow_workers"] = n
-                    rows.append(r)
+        rows = run_mlflow(tmp, args)
         with stack.running(lambda: start_mlflow_serve(tmp / "check", 1)) as mlflow_srv:
             for backend in args.backends:
                 sub = tmp / backend
                 sub.mkdir()
                 label = "make run" if backend == "sqlite" else "serve-prod"
-                print(f"our API ({label}), gunicorn {ours_workers} workers, {backend}", flush=True)
-                # Full-data retrains in the during-retrain run, as a real one would be.
-                with common.our_server(backend, sub, workers=ours_workers, RETRAIN_DATA_LIMIT="",
-                                       mlflow_uri=common.private_registry(sub)) as srv:  # fmt: skip
-                    token = srv["tokens"]["user"]
-                    check_answers(srv["url"], token, mlflow_srv.url)
-                    for r in sweep(f"(b) /api/v2/predict [{backend}]", f"{srv['url']}/api/v2/predict",
-                                   single, single_ct, args, token=token):  # fmt: skip
-                        r["images_per_s"] = r["rps"]
-                        r["backend"] = backend
-                        rows.append(r)
-                    if args.batch:
-                        for r in sweep(f"(c) batch x{BATCH} [{backend}]", f"{srv['url']}/api/v2/predict/batch",  # noqa: E501
-                                       batch, batch_ct, args, token=token):  # fmt: skip
-                            r["images_per_s"] = r["rps"] * BATCH
-                            rows.append(r)
-                    extra[f"rss_mb_{backend}"] = worker_rss_mb(srv["server"])
-                    if not args.no_retrain:
-                        res = during_retrain(srv, single, single_ct, args)
-                        res["load_average"] = common.load_average()
-                        extra[f"during_retrain_{backend}"] = res
-                        print(f"  during a retrain c=8: {res['rps']:.1f} req/s p99 {res['p99_ms']:.1f} ms "
-                              f"(retrain {res['retrain_status_after_run']} at the end of the run)", flush=True)  # fmt: skip # noqa: E501
+                print(f"our API ({label}), gunicorn {args.our_workers} workers, {backend}", flush=True)
+                more, found = run_ours(backend, sub, args, bodies, mlflow_srv.url)
+                rows += more
+                extra.update(found)
+    return rows, extra
+
+
+def add_ratios(rows: list[dict]) -> tuple[dict[int, float], dict[int, float]]:
+    """Each row's ratio to (a) with mlflow's default -w 1 and to the best (a), at its concurrency;
+    returns those two (a) figures per concurrency."""
     a_default = {r["concurrency"]: r["rps"] for r in rows if r.get("mlflow_workers") == 1}
     a_best: dict[int, float] = {}
     for r in rows:
@@ -249,18 +271,10 @@ def main() -> None:
         r["ratio_vs_best_a"] = round(r["images_per_s"] / base, 2) if base else None
         default = a_default.get(r["concurrency"])
         r["ratio_vs_default_a"] = round(r["images_per_s"] / default, 2) if default else None
-    meta = {
-        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
-        "seconds_per_run": args.seconds,
-        "our_workers": ours_workers,
-        "mlflow_workers": args.mlflow_workers,
-        "cpus": os.cpu_count(),
-        "load_average_before": load_before,
-        "load_average_after": common.load_average(),
-        **extra,
-    }
-    common.RESULTS.mkdir(parents=True, exist_ok=True)
-    (common.RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    return a_default, a_best
+
+
+def headline_table(rows: list[dict], args: argparse.Namespace, a_default: dict, a_best: dict) -> str:
     headline = []
     for backend in args.backends:
         ours = {r["concurrency"]: r for r in rows if r.get("backend") == backend}
@@ -273,12 +287,15 @@ def main() -> None:
                 r["rps"], a_default.get(conc), r["ratio_vs_default_a"], a_best.get(conc), r["ratio_vs_best_a"],  # noqa: E501
                 r["p50_ms"], r["p99_ms"], r["errors"],
             ])  # fmt: skip
-    summary = common.markdown_table(
+    return common.markdown_table(
         ["ours", "clients", "our req/s", "mlflow default (-w1) req/s", "× default", "mlflow best req/s",
          "× best", "our p50 ms", "our p99 ms", "errors"],
         headline,
     )  # fmt: skip
-    table = common.markdown_table(
+
+
+def all_rows_table(rows: list[dict]) -> str:
+    return common.markdown_table(
         ["target", "conc.", "req/s", "images/s", "p50 ms", "p95 ms", "p99 ms", "errors", "× best (a)", "load avg"],  # noqa: E501
         [
             [r["target"], r["concurrency"], r["rps"], r["images_per_s"], r["p50_ms"], r["p95_ms"],
@@ -286,12 +303,15 @@ def main() -> None:
             for r in rows
         ],
     )  # fmt: skip
-    notes = []
+
+
+def notes(rows: list[dict], extra: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    out = []
     for backend in args.backends:
         res = extra.get(f"during_retrain_{backend}")
         base = next((r for r in rows if r.get("backend") == backend and r["concurrency"] == 8), None)
         if res and base:
-            notes.append(
+            out.append(
                 f"- {backend}: c=8 while a full-data retrain runs: {res['rps']:.1f} req/s, p99 "
                 f"{res['p99_ms']:.1f} ms vs {base['p99_ms']:.1f} ms without (×{res['p99_ms'] / base['p99_ms']:.2f}); "  # noqa: E501
                 f"the retrain was {res['retrain_status_after_run']} ({res['retrain_progress_after_run']} %) at the "  # noqa: E501
@@ -300,16 +320,46 @@ def main() -> None:
         if extra.get(f"rss_mb_{backend}"):
             per = extra[f"rss_mb_{backend}"]
             mem = ", ".join(f"RSS {m['rss']} / PSS {m['pss']} / USS {m['uss']}" for m in per)
-            notes.append(f"- {backend}: memory per serving worker, MB: {mem}")
-    md = (
+            out.append(f"- {backend}: memory per serving worker, MB: {mem}")
+    return out
+
+
+def report(rows: list[dict], extra: dict[str, Any], meta: dict[str, Any], args: argparse.Namespace) -> str:
+    a_default, a_best = add_ratios(rows)
+    summary = headline_table(rows, args, a_default, a_best)
+    return (
         f"# Our API vs mlflow models serve ({meta['when']})\n\n"
-        f"{meta['cpus']} CPUs; our gunicorn {ours_workers} gevent workers; mlflow -w {args.mlflow_workers}; "
+        f"{meta['cpus']} CPUs; our gunicorn {args.our_workers} gevent workers; "
+        f"mlflow -w {args.mlflow_workers}; "
         f"client {args.client} (closed loop, keep-alive), {args.seconds} s per row; load average before "
-        f"{load_before}, after {meta['load_average_after']} (other jobs share this machine).\n"
+        f"{meta['load_average_before']}, after {meta['load_average_after']} "
+        "(other jobs share this machine).\n"
         f"Ours: PNG upload, JWT auth with live revocation and roles, rate limits on (high) with "
         f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON.\n\n"
-        f"{summary}\n\n{chr(10).join(notes)}\n\nAll rows:\n\n{table}\n"
+        f"{summary}\n\n{chr(10).join(notes(rows, extra, args))}\n\nAll rows:\n\n{all_rows_table(rows)}\n"
     )
+
+
+def main() -> None:
+    args = parse_args()
+    args.our_workers = args.workers or (os.cpu_count() or 1)
+    common.registry_uri()
+    started = time.time()
+    load_before = common.load_average()
+    rows, extra = run_all(args)
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(started)),
+        "seconds_per_run": args.seconds,
+        "our_workers": args.our_workers,
+        "mlflow_workers": args.mlflow_workers,
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": common.load_average(),
+        **extra,
+    }
+    md = report(rows, extra, meta, args)  # also adds the ratios to the rows
+    common.RESULTS.mkdir(parents=True, exist_ok=True)
+    (common.RESULTS / f"{args.out}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     (common.RESULTS / f"{args.out}.md").write_text(md)
     chart(rows, common.RESULTS / f"{args.out}.png")
     print("\n" + md)

@@ -2,7 +2,7 @@
 
 "before" decodes with Pillow the way app/ml/preprocess.py did (draft for JPEG, load, guard at
 25 M pixels); "after" calls preprocess_image. Each case runs in a fresh process so that its
-peak resident memory (ru_maxrss) is its own. Run: .venv/bin/python bench/hostile.py
+peak resident memory (ru_maxrss) is its own. Run: .venv/bin/python -m bench.hostile
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CASE = r"""
 import io, json, resource, sys, time
-sys.path.insert(0, sys.argv[3])
-from tests.bombs import progressive_jpeg_bomb, webp_bomb, png_of_side
+from devstack.images import progressive_jpeg_bomb, webp_bomb, png_of_side
 kind, mode = sys.argv[1], sys.argv[2]
 data = {"jpeg": lambda: progressive_jpeg_bomb(5000, 2000), "webp": lambda: webp_bomb(5000),
         "png4500": lambda: png_of_side(4500)}[kind]()
@@ -50,8 +49,9 @@ def main() -> None:
     rows = []
     for kind in ("jpeg", "webp", "png4500"):
         for mode in ("before", "after"):
-            cmd = [sys.executable, "-c", CASE, kind, mode, str(ROOT)]
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            cmd = [sys.executable, "-c", CASE, kind, mode]
+            # Run from the project root: `python -c` puts the working directory on sys.path.
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(rows[-1], flush=True)
     (ROOT / "bench" / "results" / "hostile.json").write_text(json.dumps(rows, indent=2) + "\n")

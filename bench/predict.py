@@ -6,7 +6,7 @@ End to end: /api/v2/predict through gunicorn (production config, JWT auth, rate 
 high, every prediction stored) loaded by wrk. Server overhead = end-to-end p50 at concurrency 1
 minus the in-process decode + predict time of the same image.
 
-    .venv/bin/python bench/predict.py [--seconds 10] [--backend sqlite|postgres] [--workers N]
+    .venv/bin/python -m bench.predict [--seconds 10] [--backend sqlite|postgres] [--workers N]
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from bench import common  # noqa: E402
-from bench.predict_model import per_call  # noqa: E402
+from bench import common
+from bench.predict_model import per_call
+from devstack.images import multipart
 
 BATCHES = (1, 64)
 
@@ -63,7 +61,7 @@ def main() -> None:
     png = common.sample_png()
     load_before = common.load_average()
     model = in_process(png, args.repeat)
-    body, ctype = common.multipart([("d.png", png)])
+    body, ctype = multipart([("d.png", png)])
     e2e = []
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmpdir:
         with common.our_server(args.backend, Path(tmpdir), workers=args.workers) as srv:

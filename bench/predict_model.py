@@ -1,7 +1,7 @@
 """In-process model timings: per-image predict_proba for v1 and v2 (single
 image and batches of 64/256) and PNG decode + preprocessing.
 
-Run from the project root:  .venv/bin/python bench/predict_model.py [--repeat N]
+Run from the project root:  .venv/bin/python -m bench.predict_model [--repeat N]
 Trains v1/v2 on the bundled training split (a few seconds) instead of touching
 any MLflow store, so the figures are the model's own cost, not I/O.
 """
@@ -9,21 +9,17 @@ any MLflow store, so the figures are the model's own cost, not I/O.
 from __future__ import annotations
 
 import argparse
-import io
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import numpy as np
+from PIL import Image, ImageDraw
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-from app.ml import data, families, tracking  # noqa: E402
-from app.ml.preprocess import preprocess_image  # noqa: E402
-from app.ml.runtime import DigitModel  # noqa: E402
+from app.ml import data, families, tracking
+from app.ml.preprocess import preprocess_image
+from app.ml.runtime import DigitModel
+from devstack.images import png_bytes
 
 
 def per_call(fn: Callable[[], object], *, repeat: int, min_time: float = 0.2) -> float:
@@ -51,9 +47,7 @@ def canvas_png(size: int) -> bytes:
     d = ImageDraw.Draw(im)
     s = size / 300
     d.line([(40 * s, 50 * s), (140 * s, 50 * s), (80 * s, 210 * s)], fill=0, width=max(2, int(22 * s)))
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
-    return buf.getvalue()
+    return png_bytes(im)
 
 
 def main() -> None:

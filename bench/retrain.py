@@ -2,23 +2,20 @@
 version answers on /api/v2/predict, through gunicorn (production config) on a private copy of
 the benchmark registry (the retrain moves the v2 alias there, never in the cache).
 
-    .venv/bin/python bench/retrain.py [--backend sqlite|postgres] [--workers 4]
+    .venv/bin/python -m bench.retrain [--backend sqlite|postgres] [--workers 4]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import requests
 
-import requests  # noqa: E402
-
-from bench import common  # noqa: E402
+from bench import common
 
 TIMEOUT = 300.0
 

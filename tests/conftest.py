@@ -20,6 +20,8 @@ from sqlalchemy import text
 from app import create_app
 from app.config import normalise_database_url
 from app.extensions import db
+from tests import factories
+from tests.factories import bearer
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -199,9 +201,7 @@ def sign_in() -> Callable[..., tuple[FlaskClient, dict]]:
         with app.app_context():
             create_user(username, password, role=role)
         client = app.test_client()
-        resp = client.post("/login", json={"username": username, "password": password})
-        assert resp.status_code == 200, resp.get_json()
-        return client, {"Authorization": f"Bearer {resp.get_json()['access_token']}"}
+        return client, bearer(factories.sign_in(client, username, password)["access_token"])
 
     return do
 
@@ -209,9 +209,7 @@ def sign_in() -> Callable[..., tuple[FlaskClient, dict]]:
 @pytest.fixture
 def login(client: FlaskClient) -> Callable[[dict], dict]:
     def do_login(user: dict) -> dict:
-        resp = client.post("/login", json={"username": user["username"], "password": user["password"]})
-        assert resp.status_code == 200, resp.get_json()
-        return resp.get_json()
+        return factories.sign_in(client, user["username"], user["password"])
 
     return do_login
 

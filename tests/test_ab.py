@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import random
 from collections import Counter
 
@@ -10,18 +9,13 @@ from app.ab.service import AbConfig, Arm, parse_arms, sticky_arm
 from app.config import ConfigError
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, post_predict
 
 UPLOAD = mnist_as_photo(holdout_digit(11)[0])
 
 
 def _ab(client, headers):
-    return client.post(
-        "/api/ab/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
+    return post_predict(client, headers, UPLOAD, path="/api/ab/predict")
 
 
 def test_sticky_split_matches_weights_over_many_users():
@@ -99,23 +93,13 @@ def test_admin_updates_weights_with_validation(client, user_headers, admin_heade
 def test_ab_counts_against_the_chosen_versions_limit(make_app, sign_in):
     app = make_app(PREDICT_V2_LIMIT="2 per day", AB_ARMS="v1:0,v2:1")
     client, headers = sign_in(app)
-    first = client.post(
-        "/api/v2/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
+    first = post_predict(client, headers, UPLOAD, "v2")
     assert first.status_code == 200
     assert _ab(client, headers).status_code == 200
     limited = _ab(client, headers)
     assert limited.status_code == 429
     # v1's budget is separate.
-    v1 = client.post(
-        "/api/v1/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
+    v1 = post_predict(client, headers, UPLOAD, "v1")
     assert v1.status_code == 200
 
 

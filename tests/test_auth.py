@@ -118,7 +118,7 @@ def test_user_on_admin_route_is_403_and_admin_is_200(client, user_headers, admin
     assert denied.get_json()["error"]["code"] == "forbidden"
     allowed = client.get("/admin/users", headers=admin_headers)
     assert allowed.status_code == 200
-    assert any(u["role"] == "admin" for u in allowed.get_json())
+    assert any(u["role"] == "admin" for u in allowed.get_json()["items"])
 
 
 def test_injected_role_claim_is_ignored(app, client, make_user):

@@ -8,7 +8,7 @@ def test_create_admin_from_cli_can_use_admin_route(app, runner, client):
     tokens = client.post("/login", json={"username": "root", "password": "admin-password-1"}).get_json()
     resp = client.get("/admin/users", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert resp.status_code == 200
-    assert [u["role"] for u in resp.get_json() if u["username"] == "root"] == ["admin"]
+    assert [u["role"] for u in resp.get_json()["items"] if u["username"] == "root"] == ["admin"]
 
 
 def test_create_user_from_cli_prompts_and_rejects_duplicates_and_weak_passwords(runner, client):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import threading
 
 import pytest
@@ -8,7 +7,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.feedback.models import Feedback
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, post_files, predict_ok
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -16,14 +15,7 @@ UPLOAD = mnist_as_photo(holdout_digit(21)[0])
 
 
 def _predict(client, headers, alias: str = "v2") -> dict:
-    resp = client.post(
-        f"/api/{alias}/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
-    assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
+    return predict_ok(client, headers, UPLOAD, alias)
 
 
 def _feedback_rows(app) -> int:
@@ -143,10 +135,8 @@ def test_concurrent_feedback_loses_nothing(make_app, sign_in):
     client, headers = sign_in(app)
     ids = []
     for _ in range(4):
-        files = [(io.BytesIO(UPLOAD), f"{i}.png") for i in range(50)]
-        body = client.post(
-            "/api/v2/predict/batch", headers=headers, data={"file": files}, content_type="multipart/form-data"
-        ).get_json()
+        files = [(UPLOAD, f"{i}.png") for i in range(50)]
+        body = post_files(client, "/api/v2/predict/batch", headers, files).get_json()
         ids += [r["prediction_id"] for r in body["results"]]
     assert len(ids) == 200
     statuses: list[int] = []

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from tests.scaleout import stack
+from devstack import stack
 
 WAIT = 60.0
 

@@ -6,13 +6,12 @@ limit is spent across both, and the X-RateLimit headers report the shared count.
 
 from __future__ import annotations
 
-import io
 import time
 
 import pytest
 
 from app.ratelimit_storage import SqliteLimitsStorage
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, post_predict
 
 
 def test_counts_expire_and_are_shared_between_instances(tmp_path) -> None:
@@ -42,10 +41,7 @@ def test_two_workers_share_one_users_prediction_limit(make_app, sign_in, tmp_pat
     png = mnist_as_photo(holdout_digit(0)[0])
 
     def predict(client):  # noqa: ANN001, ANN202
-        return client.post(
-            "/api/v2/predict", headers=headers, data={"file": (io.BytesIO(png), "d.png")},
-            content_type="multipart/form-data",
-        )  # fmt: skip
+        return post_predict(client, headers, png)
 
     answers = [predict(c) for c in (client_a, client_b, client_a, client_b)]
     assert [r.status_code for r in answers] == [200, 200, 200, 429]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 
 import numpy as np
 import pytest
@@ -10,7 +9,15 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.imaging import blank_png, bomb_png, drawn_one, holdout_digit, mnist_as_photo, png_bytes
+from tests.factories import (
+    blank_png,
+    bomb_png,
+    drawn_one,
+    holdout_digit,
+    mnist_as_photo,
+    png_bytes,
+    post_files,
+)
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -18,8 +25,7 @@ pytestmark = pytest.mark.usefixtures("models")
 def _post(
     client, path: str, headers: dict, data: bytes | None, filename: str = "digit.png", field: str = "file"
 ):
-    form = {} if data is None else {field: (io.BytesIO(data), filename)}
-    return client.post(path, headers=headers, data=form, content_type="multipart/form-data")
+    return post_files(client, path, headers, [] if data is None else [(data, filename)], field)
 
 
 def _count(app) -> int:
@@ -133,14 +139,9 @@ def test_upload_over_max_content_length_is_413(make_app, sign_in):
 
 def test_batch_returns_one_result_per_file_in_order(app, client, user_headers):
     digits = [holdout_digit(i) for i in (5, 250, 600)]
-    files = [(io.BytesIO(mnist_as_photo(p)), f"d{i}.png") for i, (p, _) in enumerate(digits)]
-    files.insert(1, (io.BytesIO(b"not an image"), "bad.png"))
-    resp = client.post(
-        "/api/v2/predict/batch",
-        headers=user_headers,
-        data={"file": files},
-        content_type="multipart/form-data",
-    )
+    files = [(mnist_as_photo(p), f"d{i}.png") for i, (p, _) in enumerate(digits)]
+    files.insert(1, (b"not an image", "bad.png"))
+    resp = post_files(client, "/api/v2/predict/batch", user_headers, files)
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert body["count"] == 4 and body["succeeded"] == 3 and body["failed"] == 1
@@ -158,13 +159,8 @@ def test_batch_over_maximum_is_413_and_stores_nothing(make_app, sign_in):
     app = make_app(BATCH_MAX_FILES=2)
     client, headers = sign_in(app)
     pixels, _ = holdout_digit(1)
-    files = [(io.BytesIO(mnist_as_photo(pixels)), f"{i}.png") for i in range(3)]
-    resp = client.post(
-        "/api/v1/predict/batch",
-        headers=headers,
-        data={"file": files},
-        content_type="multipart/form-data",
-    )
+    files = [(mnist_as_photo(pixels), f"{i}.png") for i in range(3)]
+    resp = post_files(client, "/api/v1/predict/batch", headers, files)
     assert resp.status_code == 413
     assert resp.get_json()["error"]["code"] == "too_many_files"
     assert _count(app) == 0

@@ -362,19 +362,13 @@ def test_emit_from_separate_write_only_process_reaches_client(app: Flask, connec
 
 @pytest.mark.usefixtures("models")
 def test_admin_receives_feedback_received_after_a_user_posts_feedback(client, make_user, login, connect_user):
-    import io
 
-    from tests.imaging import holdout_digit, mnist_as_photo
+    from tests.factories import holdout_digit, mnist_as_photo, post_predict
 
     _admin, admin_listener = connect_user("admin")
     user = make_user()
     headers = {"Authorization": f"Bearer {login(user)['access_token']}"}
-    pred = client.post(
-        "/api/v2/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(mnist_as_photo(holdout_digit(7)[0])), "d.png")},
-        content_type="multipart/form-data",
-    ).get_json()
+    pred = post_predict(client, headers, mnist_as_photo(holdout_digit(7)[0])).get_json()
     wrong = (pred["prediction"] + 1) % 10
     fb = client.post(
         "/feedback",

@@ -13,6 +13,7 @@ from flask import Flask
 from app.auth.models import User
 from app.extensions import db
 from app.realtime import notify_feedback_received
+from tests.factories import bearer
 from tests.polling import poll
 from tests.test_realtime import (  # noqa: F401 - fixtures used by name
     WAIT,
@@ -22,10 +23,6 @@ from tests.test_realtime import (  # noqa: F401 - fixtures used by name
     live_url,
     sync,
 )
-
-
-def _bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _closed(listener: Listener) -> None:
@@ -56,7 +53,7 @@ def admin_socket(make_user, login, listen):  # noqa: F811 - pytest fixture by na
 
 def test_logout_closes_the_sessions_socket(client, admin_socket) -> None:
     _admin, tokens, listener = admin_socket()
-    assert client.post("/auth/logout", headers=_bearer(tokens["access_token"])).status_code == 200
+    assert client.post("/auth/logout", headers=bearer(tokens["access_token"])).status_code == 200
     _closed(listener)
 
 
@@ -69,7 +66,7 @@ def test_log_out_everywhere_closes_every_socket_of_the_account(
     admin, tokens, first = admin_socket()
     second = listen(login(admin)["access_token"])
     sync(second, admin["id"])
-    assert client.post("/auth/logout-all", headers=_bearer(tokens["access_token"])).status_code == 200
+    assert client.post("/auth/logout-all", headers=bearer(tokens["access_token"])).status_code == 200
     _closed(first)
     _closed(second)
 

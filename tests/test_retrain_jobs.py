@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from app.ml import registry
 from app.retrain.models import RetrainJob
 from app.timeutil import utcnow
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, predict_ok
 from tests.polling import json_ok, poll
 
 
@@ -50,14 +49,7 @@ def _wait(client, headers, job_id: int) -> dict:
 
 
 def _predict(client, headers, pixels, alias: str = "v1") -> dict:
-    resp = client.post(
-        f"/api/{alias}/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(mnist_as_photo(pixels)), "d.png")},
-        content_type="multipart/form-data",
-    )
-    assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
+    return predict_ok(client, headers, mnist_as_photo(pixels), alias)
 
 
 def test_retrain_learns_from_feedback_and_is_hot_reloaded(rt_app, rt, store_uri):

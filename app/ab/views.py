@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-import marshmallow as ma
 from flask import current_app, g
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
-from app.ab.service import MODES, AbConfig, Arm, choose_arm, current_config, save_config, validate_arms
+from app.ab.schemas import AbSettingsSchema
+from app.ab.service import AbConfig, Arm, choose_arm, current_config, save_config, validate_arms
 from app.auth.decorators import BEARER, admin_required, login_required
 from app.errors import ApiError
 from app.extensions import limiter
@@ -14,17 +14,6 @@ from app.predict.service import AbChoice, model_store
 from app.predict.views import error_docs, predict_one, version_limit, version_scope
 
 blp = Blueprint("ab", __name__, description="A/B testing between model versions")
-
-
-class ArmSchema(ma.Schema):
-    alias = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
-    weight = ma.fields.Float(required=True, allow_nan=False)
-
-
-class AbSettingsSchema(ma.Schema):
-    experiment = ma.fields.String(validate=ma.validate.Regexp(r"^[A-Za-z0-9_.:\-]{1,64}$"))
-    mode = ma.fields.String(validate=ma.validate.OneOf(MODES))
-    arms = ma.fields.List(ma.fields.Nested(ArmSchema), required=True, validate=ma.validate.Length(min=1))
 
 
 def _choice() -> AbChoice:

@@ -37,16 +37,6 @@ class User(db.Model):
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "username": self.username,
-            "email": self.email,
-            "role": self.role,
-            "active": self.active,
-            "created_at": self.created_at,
-        }
-
 
 # "racer" and "Racer" are one name: unique without regard to case (logins match it the same way).
 Index("uq_users_username_lower", func.lower(User.username), unique=True)

@@ -55,7 +55,7 @@ def _register_limit() -> str:
 def register(data: dict):
     """Create an account. The role is always `user`; admins are made from the CLI."""
     user = create_user(data["username"], data["password"], role="user", email=data.get("email"))
-    return user.to_dict()
+    return user
 
 
 @blp.route("/auth/login", methods=["POST"])
@@ -85,7 +85,7 @@ def login(data: dict):
     if user is None:
         # Same message whether the user exists or not.
         raise ApiError(401, "Invalid username or password.", "invalid_credentials")
-    body = {**issue_tokens(user), "user": user.to_dict()}
+    body = {**issue_tokens(user), "user": user}
     g._device_token = lockout.remember_client(lockout.login_name(), body)
     return body
 
@@ -170,7 +170,7 @@ def password(data: dict):
 @blp.doc(security=BEARER)
 def me():
     """The signed-in user, as stored now."""
-    return _stored_self().to_dict()
+    return _stored_self()
 
 
 def _stored_self() -> User:

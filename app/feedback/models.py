@@ -30,6 +30,24 @@ class Feedback(db.Model):
 
     prediction: Mapped[Prediction | None] = relationship(Prediction, lazy="joined")
 
+    # Read by FeedbackOutSchema: the judged prediction's version and arm, and the counting rule
+    # (COUNTED_FEEDBACK below) applied to this one row.
+    @property
+    def model_version(self) -> str | None:
+        return self.prediction.model_version if self.prediction else None
+
+    @property
+    def ab_arm(self) -> str | None:
+        return self.prediction.ab_arm if self.prediction else None
+
+    @property
+    def counted(self) -> bool:
+        return self.prediction is not None and self.prediction.user_id == self.user_id
+
+    @property
+    def usable_for_training(self) -> bool:
+        return self.counted and self.label is not None
+
 
 # The one rule for which feedback counts anywhere (report, A/B bandit, retraining): a verdict on a
 # stored prediction, given by the user that prediction belongs to. Legacy verdicts without a

@@ -42,14 +42,21 @@ class FeedbackInSchema(ma.Schema):
 
 
 class FeedbackOutSchema(ma.Schema):
+    """A verdict as the API answers it; dumps a ``Feedback`` row (``replaced``/``message`` are
+    added by POST /feedback)."""
+
     id = ma.fields.Integer()
     prediction_id = ma.fields.Integer(allow_none=True)
     user_id = ma.fields.Integer()
     correct = ma.fields.Boolean()
     label = ma.fields.Integer(allow_none=True)
     predicted = ma.fields.Integer(allow_none=True)
-    model_version = ma.fields.String(allow_none=True)
-    ab_arm = ma.fields.String(allow_none=True)
+    model_version = ma.fields.String(
+        allow_none=True, metadata={"description": "The MLflow version that made the prediction"}
+    )
+    ab_arm = ma.fields.String(
+        allow_none=True, metadata={"description": "The A/B arm (an alias) that served it, if any"}
+    )
     comment = ma.fields.String(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()

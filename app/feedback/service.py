@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -13,25 +11,6 @@ from app.extensions import db
 from app.feedback.models import Feedback
 from app.predict.models import Prediction
 from app.timeutil import utcnow
-
-
-def feedback_dict(fb: Feedback) -> dict[str, Any]:
-    pred = fb.prediction
-    return {
-        "id": fb.id,
-        "prediction_id": fb.prediction_id,
-        "user_id": fb.user_id,
-        "correct": fb.correct,
-        "label": fb.label,
-        "predicted": fb.predicted,
-        "model_version": pred.model_version if pred else None,
-        "ab_arm": pred.ab_arm if pred else None,
-        "comment": fb.comment,
-        "created_at": fb.created_at,
-        "updated_at": fb.updated_at,
-        "counted": pred is not None and pred.user_id == fb.user_id,
-        "usable_for_training": pred is not None and pred.user_id == fb.user_id and fb.label is not None,
-    }
 
 
 def _resolve_label(correct: bool, label: int | None, predicted: int | None) -> int | None:
@@ -50,29 +29,34 @@ def _resolve_label(correct: bool, label: int | None, predicted: int | None) -> i
     return label
 
 
+def _submit_legacy(user: User, data: dict) -> Feedback:
+    """The original API's verdict without a prediction id: kept, never counted."""
+    if data.get("prediction") is None:
+        raise ApiError(
+            422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
+        )
+    predicted, correct = data["prediction"], data["correct"]
+    fb = Feedback(
+        prediction_id=None,
+        user_id=user.id,
+        correct=correct,
+        label=_resolve_label(correct, data.get("label"), predicted),
+        predicted=predicted,
+        comment=data.get("comment"),
+        source="legacy",
+    )
+    db.session.add(fb)
+    db.session.commit()
+    return fb
+
+
 def submit(user: User, data: dict) -> tuple[Feedback, bool]:
     """Store a verdict. Returns (feedback, replaced)."""
     correct: bool = data["correct"]
     comment = data.get("comment")
     pid = data.get("prediction_id")
     if pid is None:
-        if data.get("prediction") is None:
-            raise ApiError(
-                422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
-            )
-        predicted = data["prediction"]
-        fb = Feedback(
-            prediction_id=None,
-            user_id=user.id,
-            correct=correct,
-            label=_resolve_label(correct, data.get("label"), predicted),
-            predicted=predicted,
-            comment=comment,
-            source="legacy",
-        )
-        db.session.add(fb)
-        db.session.commit()
-        return fb, False
+        return _submit_legacy(user, data), False
 
     pred = db.session.get(Prediction, pid)
     if pred is None:

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.auth.decorators import BEARER, login_required
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackInSchema, FeedbackListArgs, FeedbackOutSchema, FeedbackPageSchema
-from app.feedback.service import feedback_dict, submit
+from app.feedback.service import submit
 from app.pagination import paginate
 
 blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdicts on predictions")
@@ -25,36 +25,36 @@ blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdi
 def post_feedback(data: dict):
     """Tie a verdict to a prediction id; wrong answers carry the true label (used for retraining)."""
     fb, replaced = submit(current_user, data)
-    body = feedback_dict(fb)
-    body["replaced"] = replaced
+    # Answered, not stored: FeedbackOutSchema reads them beside the row's own fields.
+    fb.replaced = replaced
     if fb.prediction_id is None:
-        body["message"] = (
+        fb.message = (
             "Stored as unverified without a prediction_id: not counted in reports or A/B results, "
             "and not usable for retraining. Send the prediction_id from your predict response."
         )
     elif replaced:
-        body["message"] = "Replaced your earlier feedback on this prediction."
+        fb.message = "Replaced your earlier feedback on this prediction."
     else:
-        body["message"] = "Feedback stored."
-    _notify(fb, body)
-    return body, 200 if replaced else 201
+        fb.message = "Feedback stored."
+    _notify(fb, replaced)
+    return fb, 200 if replaced else 201
 
 
-def _notify(fb: Feedback, body: dict) -> None:
+def _notify(fb: Feedback, replaced: bool) -> None:
     from app.metrics import record_feedback
     from app.realtime import notify_feedback_received
 
-    record_feedback(body["model_version"] or "unknown", fb.correct)
+    record_feedback(fb.model_version or "unknown", fb.correct)
     notify_feedback_received(
         {
             "feedback_id": fb.id,
             "prediction_id": fb.prediction_id,
-            "version": body["model_version"],
-            "ab_arm": body["ab_arm"],
+            "version": fb.model_version,
+            "ab_arm": fb.ab_arm,
             "correct": fb.correct,
             "label": fb.label,
             "user_id": fb.user_id,
-            "replaced": body["replaced"],
+            "replaced": replaced,
         }
     )
 
@@ -69,4 +69,4 @@ def list_feedback(args: dict):
     stmt = select(Feedback).order_by(Feedback.id.desc())
     if args["mine"] or not current_user.is_admin:
         stmt = stmt.where(Feedback.user_id == current_user.id)
-    return paginate(stmt, args, feedback_dict)
+    return paginate(stmt, args)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from flask_smorest.fields import Upload
 
@@ -13,21 +15,56 @@ class BatchUploadSchema(ma.Schema):
     file = ma.fields.List(Upload(), metadata={"description": "Several `file` parts, one image each."})
 
 
+class _Rounded(ma.fields.Float):
+    """Milliseconds to the microsecond."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else round(value, 3)
+
+
 class PredictionSchema(ma.Schema):
-    prediction = ma.fields.Integer(metadata={"description": "Predicted digit 0-9"})
+    """A prediction as the API answers it; dumps a stored ``Prediction`` row. Vocabulary
+    (alias, version, arm): docs/architecture.md."""
+
+    prediction = ma.fields.Integer(attribute="predicted", metadata={"description": "Predicted digit 0-9"})
     probability = ma.fields.Float()
     probabilities = ma.fields.List(ma.fields.Float(), metadata={"description": "All ten classes"})
-    version = ma.fields.String(metadata={"description": "Model alias, e.g. v2"})
-    model_version = ma.fields.String(metadata={"description": "Registered MLflow model version"})
-    prediction_id = ma.fields.Integer()
-    latency_ms = ma.fields.Float()
-    prediccion = ma.fields.Integer(metadata={"description": "Original API key for `prediction`"})
-    probabilidad = ma.fields.Float(metadata={"description": "Original API key for `probability`"})
-    ab_version = ma.fields.String(metadata={"description": "A/B arm that served (A/B only)"})
-    experiment = ma.fields.String(metadata={"description": "A/B experiment (A/B only)"})
+    version = ma.fields.String(
+        attribute="model_alias", metadata={"description": "The alias that served, e.g. v2 (not a version)"}
+    )
+    model_version = ma.fields.String(
+        metadata={"description": "The MLflow model version the alias pointed to, e.g. 7"}
+    )
+    prediction_id = ma.fields.Integer(attribute="id")
+    latency_ms = _Rounded()
+    # Second keys for one attribute are dump-only (marshmallow refuses two loaders for one).
+    prediccion = ma.fields.Integer(
+        attribute="predicted", dump_only=True, metadata={"description": "Original API key for `prediction`"}
+    )
+    probabilidad = ma.fields.Float(
+        attribute="probability",
+        dump_only=True,
+        metadata={"description": "Original API key for `probability`"},
+    )
+    ab_version = ma.fields.String(
+        attribute="ab_arm", metadata={"description": "The A/B arm (an alias) that served (A/B only)"}
+    )
+    experiment = ma.fields.String(
+        attribute="ab_experiment", metadata={"description": "A/B experiment (A/B only)"}
+    )
+
+    @ma.post_dump
+    def _ab_only(self, body: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        # Outside A/B the two A/B keys are absent, not null.
+        if body.get("ab_version") is None:
+            body.pop("ab_version", None)
+            body.pop("experiment", None)
+        return body
 
 
 class BatchItemSchema(PredictionSchema):
+    """A stored prediction (with its `index` and `filename` set) or a rejected file's error."""
+
     index = ma.fields.Integer()
     filename = ma.fields.String()
     error = ma.fields.Dict(metadata={"description": "Present instead of a prediction for a rejected file"})
@@ -37,6 +74,6 @@ class BatchResultSchema(ma.Schema):
     count = ma.fields.Integer()
     succeeded = ma.fields.Integer()
     failed = ma.fields.Integer()
-    model_version = ma.fields.String()
-    version = ma.fields.String()
+    model_version = ma.fields.String(metadata={"description": "The MLflow model version that answered"})
+    version = ma.fields.String(metadata={"description": "The alias that served, e.g. v2 (not a version)"})
     results = ma.fields.List(ma.fields.Nested(BatchItemSchema))

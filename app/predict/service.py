@@ -72,27 +72,10 @@ def preprocess(upload: Upload) -> np.ndarray:
         raise ApiError(exc.http_status, exc.message, exc.code, {"filename": upload.filename}) from None
 
 
-def result_dict(pred: Prediction) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "prediction": pred.predicted,
-        "probability": pred.probability,
-        "probabilities": pred.probabilities,
-        "version": pred.model_alias,
-        "model_version": pred.model_version,
-        "prediction_id": pred.id,
-        "latency_ms": round(pred.latency_ms, 3),
-        # Keys of the original API, for clients written against it.
-        "prediccion": pred.predicted,
-        "probabilidad": pred.probability,
-    }
-    if pred.ab_arm is not None:
-        body["ab_version"] = pred.ab_arm
-        body["experiment"] = pred.ab_experiment
-    return body
 
 
 def _commit_keeping_values() -> None:
-    # A commit expires every loaded attribute, so result_dict() would re-SELECT each new row
+    # A commit expires every loaded attribute, so dumping the answer would re-SELECT each new row
     # just to read back the values written a moment ago (one extra query per request; about a
     # tenth of the request time under load). The rows are complete after the flush (ids
     # included), so keep them; the session's setting is restored for everything else.

@@ -7,8 +7,9 @@ from flask_smorest import Blueprint
 from app.auth.decorators import BEARER, login_required
 from app.errors import ApiError
 from app.extensions import limiter
+from app.predict.models import Prediction
 from app.predict.schemas import BatchResultSchema, BatchUploadSchema, ImageUploadSchema, PredictionSchema
-from app.predict.service import Upload, predict, result_dict
+from app.predict.service import Upload, predict
 
 blp = Blueprint("predict", __name__, url_prefix="/api", description="Digit predictions")
 
@@ -59,24 +60,27 @@ def read_uploads(max_files: int | None = 1) -> list[Upload]:
     return uploads
 
 
-def predict_one(alias: str, ab=None) -> dict:  # noqa: ANN001 - AbChoice | None
+def predict_one(alias: str, ab=None) -> Prediction:  # noqa: ANN001 - AbChoice | None
+    """The stored prediction for the request's one upload (PredictionSchema dumps it)."""
     (outcome,) = predict(current_user.id, alias, read_uploads(1), ab)
     if isinstance(outcome, ApiError):
         raise outcome
-    return result_dict(outcome)
+    return outcome
 
 
 def predict_batch(alias: str) -> dict:
     uploads = read_uploads(current_app.config["BATCH_MAX_FILES"])
     outcomes = predict(current_user.id, alias, uploads)
-    results = []
+    results: list[Prediction | dict] = []
     for index, (upload, outcome) in enumerate(zip(uploads, outcomes, strict=True)):
         if isinstance(outcome, ApiError):
             body = {"code": outcome.code, "status": outcome.status, "message": outcome.message}
             results.append({"index": index, "filename": upload.filename, "error": body})
         else:
-            results.append({"index": index, "filename": upload.filename, **result_dict(outcome)})
-    ok = [r for r in results if "error" not in r]
+            # Answered, not stored: BatchItemSchema reads them beside the row's own fields.
+            outcome.index, outcome.filename = index, upload.filename
+            results.append(outcome)
+    ok = [o for o in outcomes if not isinstance(o, ApiError)]
     if not ok:
         first = next(o for o in outcomes if isinstance(o, ApiError))
         raise ApiError(
@@ -90,7 +94,7 @@ def predict_batch(alias: str) -> dict:
         "succeeded": len(ok),
         "failed": len(results) - len(ok),
         "version": alias,
-        "model_version": ok[0]["model_version"],
+        "model_version": ok[0].model_version,
         "results": results,
     }
     _notify_batch(summary)

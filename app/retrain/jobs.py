@@ -13,41 +13,17 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import ApiError
 from app.extensions import db
-from app.ml.tracking import RETRAIN_EXPERIMENT
 from app.retrain.models import ACTIVE_STATUSES, LOCK_VALUE, RetrainJob
+from app.retrain.schemas import JobEventSchema
 from app.timeutil import utcnow
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
+_EVENT_SCHEMA = JobEventSchema()
 
 
-def job_dict(job: RetrainJob) -> dict[str, Any]:
-    duration = None
-    if job.started_at and job.finished_at:
-        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
-    return {
-        "id": job.id,
-        "job_id": job.id,
-        "status": job.status,
-        "progress": job.progress,
-        "step": job.step,
-        "requested_by": job.requested_by,
-        "params": job.params or {},
-        "metrics": job.metrics or {},
-        "mlflow_experiment_id": job.mlflow_experiment_id,
-        "mlflow_experiment": RETRAIN_EXPERIMENT,
-        "mlflow_run_id": job.mlflow_run_id,
-        "registered_version": job.registered_version,
-        "promoted": job.promoted,
-        "decision": job.decision,
-        "new_accuracy": job.new_accuracy,
-        "baseline_accuracy": job.baseline_accuracy,
-        "error": job.error,
-        "note": job.note,
-        "created_at": job.created_at,
-        "started_at": job.started_at,
-        "finished_at": job.finished_at,
-        "duration_s": duration,
-    }
+def job_event(job: RetrainJob) -> dict[str, Any]:
+    """The job as the Socket.IO `retrain_finished` event carries it (JobSchema's fields)."""
+    return _EVENT_SCHEMA.dump(job)
 
 
 def active_job() -> RetrainJob | None:

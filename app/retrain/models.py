@@ -49,3 +49,10 @@ class RetrainJob(db.Model):
         """The alias the job promotes to: ``promote_to``, else its base."""
         params = self.params or {}
         return params.get("promote_to") or params.get("base", BASE_ALIAS)
+
+    @property
+    def duration_s(self) -> float | None:
+        """Seconds from start to finish, once both are known."""
+        if self.started_at and self.finished_at:
+            return round((self.finished_at - self.started_at).total_seconds(), 3)
+        return None

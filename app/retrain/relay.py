@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -42,9 +40,8 @@ def ensure_started(app: Flask) -> None:
 def _watch(app: Flask) -> None:
     from app.extensions import db, socketio
     from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
-    from app.retrain.jobs import job_dict
+    from app.retrain.jobs import job_event
     from app.retrain.models import ACTIVE_STATUSES, RetrainJob
-    from app.timeutil import isoformat
 
     seen: dict[int, tuple[str, int, str | None]] = {}
     first = True
@@ -60,11 +57,7 @@ def _watch(app: Flask) -> None:
                     elif before != state and job.status in ACTIVE_STATUSES:
                         notify_retrain_progress(job.id, job.progress, job.step or "")
                     elif before != state:
-                        items = job_dict(job).items()
-                        payload: dict[str, Any] = {
-                            k: isoformat(v) if isinstance(v, datetime) else v for k, v in items
-                        }
-                        notify_retrain_finished(payload)
+                        notify_retrain_finished(job_event(job))
                         if job.promoted and job.params:
                             notify_model_promoted(job.target_alias, job.registered_version)
                     seen = {job.id: state}

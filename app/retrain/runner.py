@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,9 +27,9 @@ from app.ml.codec import N_PIXELS, image_from_bytes
 from app.ml.registry import BASE_ALIAS
 from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, retrain
 from app.predict.models import Prediction
-from app.retrain.jobs import job_dict, update_job
+from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
-from app.timeutil import isoformat, utcnow
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -223,5 +222,4 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
         log.warning("retrain job %s vanished before it finished", job_id)
         return
     db.session.refresh(job)
-    payload = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in job_dict(job).items()}
-    notify_retrain_finished(payload)
+    notify_retrain_finished(job_event(job))

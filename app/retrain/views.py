@@ -14,7 +14,7 @@ from app.ml.retrain import request_hyperparams
 from app.pagination import PageArgs, paginate
 from app.predict.service import model_store
 from app.retrain import runner
-from app.retrain.jobs import create_job, job_dict, reap_if_stale, reap_stale, update_job
+from app.retrain.jobs import create_job, reap_if_stale, reap_stale, update_job
 from app.retrain.models import RetrainJob
 from app.retrain.schemas import JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
 
@@ -97,7 +97,7 @@ def get_job(job_id: int):
     if job is None:
         raise ApiError(404, f"Retrain job {job_id} does not exist.", "job_not_found")
     # A job whose process died is reported failed (and its lock freed) as soon as anyone looks.
-    return job_dict(reap_if_stale(job, current_app.config["RETRAIN_STALE_SECONDS"]))
+    return reap_if_stale(job, current_app.config["RETRAIN_STALE_SECONDS"])
 
 
 @blp.route("/retrain", methods=["GET"])
@@ -108,4 +108,4 @@ def get_job(job_id: int):
 def list_jobs(args: dict):
     """Jobs, newest first, paginated."""
     reap_stale(current_app.config["RETRAIN_STALE_SECONDS"])
-    return paginate(select(RetrainJob).order_by(RetrainJob.id.desc()), args, job_dict)
+    return paginate(select(RetrainJob).order_by(RetrainJob.id.desc()), args)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # loaded models import app.ml.features
-    sys.path.insert(0, str(ROOT))
-
-from mlhelpers import draw_digit, png_bytes  # noqa: E402
-
-from app.ml import data, families, tracking  # noqa: E402
-from app.ml.runtime import DigitModel  # noqa: E402
+from app.ml import data, families, tracking
+from app.ml.runtime import DigitModel
+from tests.factories import draw_digit, png_bytes
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.ml import decode_budget, errors
 from app.ml.preprocess import DEFAULT_MAX_PIXELS, preprocess_image
-from tests.bombs import png_of_side, progressive_jpeg_bomb, webp_bomb
+from tests.factories import png_of_side, progressive_jpeg_bomb, webp_bomb
 
 
 def _refused(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> errors.ImageError:

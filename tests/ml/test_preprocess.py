@@ -9,11 +9,11 @@ import zlib
 
 import numpy as np
 import pytest
-from mlhelpers import centre_of_mass, draw_digit, png_bytes
 from PIL import Image
 
 from app.ml import errors
 from app.ml.preprocess import normalise_array, normalise_batch, preprocess_image
+from tests.factories import centre_of_mass, draw_digit, png_bytes, png_chunk
 
 
 def _check_mnist_like(a: np.ndarray) -> None:
@@ -155,17 +155,13 @@ def test_decodable_but_not_allowed_format(fmt):
     _raises(data, errors.UnsupportedFormat, 415)
 
 
-def _png_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-
 def test_decompression_bomb_header_is_refused_cheaply():
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0, 0, 0, 0)
     data = (
         b"\x89PNG\r\n\x1a\n"
-        + _png_chunk(b"IHDR", ihdr)
-        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
-        + _png_chunk(b"IEND", b"")
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + png_chunk(b"IEND", b"")
     )
     assert len(data) < 200
     t0 = time.perf_counter()

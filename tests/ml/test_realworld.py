@@ -7,13 +7,13 @@ import io
 
 import numpy as np
 import pytest
-from mlhelpers import png_bytes
 from PIL import Image, ImageDraw, ImageFilter
 
 from app.ml import data, realworld, retrain, synth
 from app.ml.preprocess import preprocess_image
 from app.ml.synth.degrade import degrade
 from app.ml.synth.strokes import draw_strokes
+from tests.factories import png_bytes
 
 
 def test_eval_set_covers_every_kind_digit_and_format():

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.scaleout.stack import free_port
+from devstack.stack import free_port
 
 
 def _pg_bin(name: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from app.auth.models import User
 from app.extensions import db
+from tests.factories import bearer
 
 SQLI_NAMES = [
     "admin' --",
@@ -45,10 +46,6 @@ ADMIN_JSON_ROUTES = [
 ]
 
 
-def _bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_admin_surfaces_need_an_admin(client, make_user, login, app):
     user = make_user()
     tokens = login(user)
@@ -62,12 +59,12 @@ def test_admin_surfaces_need_an_admin(client, make_user, login, app):
     forged_admin = pyjwt.encode(good, "guessed-secret-0123456789abcdef01234", algorithm="HS256")
     attempts = {
         "no token": ({}, {401}),
-        "user token": (_bearer(tokens["access_token"]), {403}),
-        "user refresh token": (_bearer(tokens["refresh_token"]), {401}),
-        "admin refresh as access": (_bearer(admin_refresh), {401}),
-        "expired admin": (_bearer(expired_admin), {401}),
-        "alg none admin": (_bearer(unsigned_admin), {401}),
-        "forged admin": (_bearer(forged_admin), {401}),
+        "user token": (bearer(tokens["access_token"]), {403}),
+        "user refresh token": (bearer(tokens["refresh_token"]), {401}),
+        "admin refresh as access": (bearer(admin_refresh), {401}),
+        "expired admin": (bearer(expired_admin), {401}),
+        "alg none admin": (bearer(unsigned_admin), {401}),
+        "forged admin": (bearer(forged_admin), {401}),
         "basic auth": ({"Authorization": "Basic YWRtaW46YWRtaW4="}, {401}),
     }
     for method, path in ADMIN_JSON_ROUTES:
@@ -80,7 +77,7 @@ def test_admin_surfaces_need_an_admin(client, make_user, login, app):
 
 def test_revoked_admin_token_is_refused_on_admin_routes(client, make_user, login):
     tokens = login(make_user(role="admin"))
-    headers = _bearer(tokens["access_token"])
+    headers = bearer(tokens["access_token"])
     assert client.get("/admin/users", headers=headers).status_code == 200
     assert client.post("/auth/logout", headers=headers).status_code == 200
     for method, path in ADMIN_JSON_ROUTES:
@@ -97,10 +94,10 @@ def test_role_claim_and_other_sub_cannot_escalate(app, client, make_user):
     # Re-signing needs the key; without it a changed `sub` or role is an invalid signature.
     for tamper in ({"sub": str(admin["id"])}, {"role": "admin", "is_admin": True}, {"type": "admin"}):
         token = pyjwt.encode({**claims, **tamper}, "wrong-key-0123456789abcdef0123456789", algorithm="HS256")
-        assert client.get("/admin/users", headers=_bearer(token)).status_code == 401
+        assert client.get("/admin/users", headers=bearer(token)).status_code == 401
     # A header that names another algorithm is refused too (HS256 only).
     hs512 = pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS512")
-    assert client.get("/auth/me", headers=_bearer(hs512)).status_code == 401
+    assert client.get("/auth/me", headers=bearer(hs512)).status_code == 401
 
 
 @pytest.mark.parametrize("name", SQLI_NAMES)

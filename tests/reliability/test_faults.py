@@ -3,7 +3,6 @@ the MLflow tracking server gone, a retrain process killed, a corrupted model fil
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import shutil
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.retrain.models import RetrainJob
 from tests.conftest import TEMPLATE_LIMIT
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, post_predict
 from tests.polling import json_ok, poll
 from tests.reliability.servers import PrivatePostgres, PrivateRedis
 
@@ -38,12 +37,7 @@ def _photo(index: int = 0) -> bytes:
 
 
 def _predict(client, headers: dict, alias: str = "v1", index: int = 0):  # noqa: ANN202
-    return client.post(
-        f"/api/{alias}/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(_photo(index)), "d.png")},
-        content_type="multipart/form-data",
-    )
+    return post_predict(client, headers, _photo(index), alias)
 
 
 def _user_headers(app, client, name: str = "faulty", role: str = "user") -> dict:
@@ -219,7 +213,7 @@ def test_token_store_outage_is_503_not_500(make_app, private_redis):
 def test_tracking_server_down_predictions_continue_retrain_fails_readiness_names_it(
     make_app, template_store, tmp_path, monkeypatch
 ):
-    from tests.scaleout import stack
+    from devstack import stack
 
     # No MLFLOW_HTTP_* settings here: init_predict's defaults must make a dead server fail fast.
     for key in ("MAX_RETRIES", "BACKOFF_FACTOR", "TIMEOUT"):

@@ -3,11 +3,9 @@ report, the A/B bandit or the retraining data."""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
-from tests.imaging import holdout_digit, mnist_as_photo
+from tests.factories import holdout_digit, mnist_as_photo, predict_ok
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -19,14 +17,7 @@ def _bearer(tokens: dict) -> dict:
 
 
 def _predict(client, headers) -> dict:
-    resp = client.post(
-        "/api/v2/predict",
-        headers=headers,
-        data={"file": (io.BytesIO(UPLOAD), "d.png")},
-        content_type="multipart/form-data",
-    )
-    assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
+    return predict_ok(client, headers, UPLOAD)
 
 
 def test_legacy_and_foreign_feedback_never_move_the_report_ab_or_training(app, client, make_user, login):

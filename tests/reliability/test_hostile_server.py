@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from app.config import DEV_SECRET
-from tests.bombs import progressive_jpeg_bomb, webp_bomb
-from tests.scaleout import stack
+from devstack import stack
+from tests.factories import progressive_jpeg_bomb, webp_bomb
 
 pytestmark = pytest.mark.slow
 

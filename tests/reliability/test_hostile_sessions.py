@@ -10,33 +10,28 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
+from tests.factories import PASSWORD, bearer, sign_in
 
 BIG = 2**63  # one past the largest id a database column holds
 
 
-def _bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def _login(client, username: str, password: str = "correct-horse-1") -> dict:
-    resp = client.post("/auth/login", json={"username": username, "password": password})
-    assert resp.status_code == 200, resp.get_json()
-    return resp.get_json()
+def _login(client, username: str, password: str = PASSWORD) -> dict:
+    return sign_in(client, username, password, path="/auth/login")
 
 
 def _refresh(client, token: str):  # noqa: ANN202
-    return client.post("/auth/refresh", headers=_bearer(token))
+    return client.post("/auth/refresh", headers=bearer(token))
 
 
 def test_logout_with_the_access_token_alone_ends_the_refresh_token_too(client, make_user):
     user = make_user()
     tokens = _login(client, user["username"])
-    assert client.post("/auth/logout", headers=_bearer(tokens["access_token"])).status_code == 200
+    assert client.post("/auth/logout", headers=bearer(tokens["access_token"])).status_code == 200
     assert _refresh(client, tokens["refresh_token"]).status_code == 401
-    assert client.get("/auth/me", headers=_bearer(tokens["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
     # Another session of the same user is untouched.
     other = _login(client, user["username"])
-    assert client.get("/auth/me", headers=_bearer(other["access_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(other["access_token"])).status_code == 200
 
 
 def test_refresh_tokens_rotate_and_reuse_ends_the_session(client, make_user):
@@ -46,44 +41,44 @@ def test_refresh_tokens_rotate_and_reuse_ends_the_session(client, make_user):
     assert first.status_code == 200
     rotated = first.get_json()
     assert rotated["refresh_token"] != tokens["refresh_token"] and rotated["access_token"]
-    assert client.get("/auth/me", headers=_bearer(rotated["access_token"])).status_code == 200
+    assert client.get("/auth/me", headers=bearer(rotated["access_token"])).status_code == 200
     # The stolen copy of the first refresh token is shown again: reuse.
     replay = _refresh(client, tokens["refresh_token"])
     assert replay.status_code == 401 and replay.get_json()["error"]["code"] == "token_revoked"
     # ... which ends the whole session: the legitimate rotated tokens die too.
     assert _refresh(client, rotated["refresh_token"]).status_code == 401
-    assert client.get("/auth/me", headers=_bearer(rotated["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(rotated["access_token"])).status_code == 401
 
 
 def test_log_out_everywhere_and_password_change_end_every_session(client, make_user):
     user = make_user()
     a, b = _login(client, user["username"]), _login(client, user["username"])
-    resp = client.post("/auth/logout-all", headers=_bearer(a["access_token"]))
+    resp = client.post("/auth/logout-all", headers=bearer(a["access_token"]))
     assert resp.status_code == 200
     for tokens in (a, b):
-        assert client.get("/auth/me", headers=_bearer(tokens["access_token"])).status_code == 401
+        assert client.get("/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
         assert _refresh(client, tokens["refresh_token"]).status_code == 401
 
     c = _login(client, user["username"])
     weak = client.post(
         "/auth/password",
-        headers=_bearer(c["access_token"]),
+        headers=bearer(c["access_token"]),
         json={"current_password": user["password"], "new_password": "password"},
     )
     assert weak.status_code == 422 and weak.get_json()["error"]["code"] == "weak_password"
     wrong = client.post(
         "/auth/password",
-        headers=_bearer(c["access_token"]),
+        headers=bearer(c["access_token"]),
         json={"current_password": "not-my-password-9", "new_password": "another-strong-phrase-7"},
     )
     assert wrong.status_code == 401
     ok = client.post(
         "/auth/password",
-        headers=_bearer(c["access_token"]),
+        headers=bearer(c["access_token"]),
         json={"current_password": user["password"], "new_password": "another-strong-phrase-7"},
     )
     assert ok.status_code == 200
-    assert client.get("/auth/me", headers=_bearer(c["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(c["access_token"])).status_code == 401
     old = {"username": user["username"], "password": user["password"]}
     assert client.post("/auth/login", json=old).status_code == 401
     _login(client, user["username"], "another-strong-phrase-7")
@@ -99,7 +94,7 @@ def test_deleted_users_id_and_tokens_never_pass_to_a_new_account(app, client, ma
         db.session.commit()
     newcomer = make_user()
     assert newcomer["id"] != victim["id"]
-    assert client.get("/auth/me", headers=_bearer(tokens["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
     assert _refresh(client, tokens["refresh_token"]).status_code == 401
 
 
@@ -116,8 +111,8 @@ def test_the_same_stamp_check_refuses_a_token_of_a_recreated_id(app, client, mak
         db.session.commit()
         db.session.add(User(id=victim["id"], username=username + "x", password_hash=pw_hash, role="admin"))
         db.session.commit()
-    assert client.get("/auth/me", headers=_bearer(tokens["access_token"])).status_code == 401
-    assert client.get("/admin/users", headers=_bearer(tokens["access_token"])).status_code == 401
+    assert client.get("/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
+    assert client.get("/admin/users", headers=bearer(tokens["access_token"])).status_code == 401
 
 
 @pytest.mark.parametrize("password", ["password", "12345678", "        ", "password12345678", "qwertyuiop"])
@@ -222,7 +217,7 @@ def test_development_never_signs_with_the_published_secret(tmp_path, base_overri
     assert (tmp_path / "instance" / "jwt_secret_key").stat().st_mode & 0o077 == 0
     claims = {"sub": "1", "type": "access", "jti": "x", "exp": 2**31}
     forged = pyjwt.encode(claims, DEV_SECRET, algorithm="HS256")
-    assert app.test_client().get("/admin/users", headers=_bearer(forged)).status_code == 401
+    assert app.test_client().get("/admin/users", headers=bearer(forged)).status_code == 401
     assert json.loads(app.test_client().get("/health").get_data()) == {"status": "ok"}
 
 

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 import requests
 
-from tests.imaging import holdout_digit, mnist_as_photo
-from tests.scaleout import stack
+from devstack import stack
+from tests.factories import holdout_digit, mnist_as_photo
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -17,8 +17,8 @@ import pytest
 import requests
 import websocket
 
-from tests.imaging import holdout_digit, mnist_as_photo
-from tests.scaleout import stack
+from devstack import stack
+from tests.factories import holdout_digit, mnist_as_photo
 
 pytestmark = [pytest.mark.slow]
 

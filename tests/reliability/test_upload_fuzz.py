@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.predict.models import Prediction
-from tests.imaging import holdout_digit, mnist_as_photo, png_bytes
+from tests.factories import holdout_digit, mnist_as_photo, png_bytes, png_chunk, post_files
 
 pytestmark = pytest.mark.usefixtures("models")
 
@@ -94,12 +94,6 @@ def exif_rotated_jpegs(draw: st.DrawFn) -> bytes:
     return buf.getvalue()
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (
-        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    )
-
-
 @st.composite
 def huge_declared(draw: st.DrawFn) -> bytes:
     """Tiny files whose headers declare enormous (or absurd) dimensions."""
@@ -110,9 +104,9 @@ def huge_declared(draw: st.DrawFn) -> bytes:
         ihdr = struct.pack(">IIBBBBB", w, h, draw(st.sampled_from([1, 8, 16])), 0, 0, 0, 0)
         return (
             b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", ihdr)
-            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-            + _png_chunk(b"IEND", b"")
+            + png_chunk(b"IHDR", ihdr)
+            + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + png_chunk(b"IEND", b"")
         )
     if kind == "gif":
         w16, h16 = w % 65536, h % 65536
@@ -180,8 +174,7 @@ def _fuzz_uploads(app, examples: int) -> dict:
     pool = ThreadPoolExecutor(max_workers=1)
 
     def post(path: str, files: list[tuple[bytes, str]]):  # noqa: ANN202
-        data = {"file": [(io.BytesIO(b), name) for b, name in files]}
-        return client.post(path, headers=headers, data=data, content_type="multipart/form-data")
+        return post_files(client, path, headers, files)
 
     @settings(
         max_examples=examples,
@@ -256,16 +249,11 @@ def test_known_hostile_shapes(upload_app):
         "16-bit-png": (png_bytes(sixteen), {200}),
         "bomb-png": (
             b"\x89PNG\r\n\x1a\n"
-            + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
-            + _png_chunk(b"IEND", b""),
+            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0))
+            + png_chunk(b"IEND", b""),
             {413},
         ),
     }
     for name, (data, expected) in cases.items():
-        resp = client.post(
-            "/api/v2/predict",
-            headers=headers,
-            data={"file": (io.BytesIO(data), f"{name}.img")},
-            content_type="multipart/form-data",
-        )
+        resp = post_files(client, "/api/v2/predict", headers, [(data, f"{name}.img")])
         assert resp.status_code in expected, (name, resp.get_json())

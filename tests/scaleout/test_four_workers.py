@@ -32,9 +32,9 @@ import pytest
 import requests
 import socketio
 
-from tests.imaging import holdout_digit, mnist_as_photo
+from devstack import stack
+from tests.factories import digit_photo, holdout_digit
 from tests.polling import json_ok, poll
-from tests.scaleout import stack
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -126,10 +126,6 @@ def _headers(dep: Deployment, who: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _png(index: int) -> bytes:
-    return mnist_as_photo(holdout_digit(index)[0])
-
-
 def worker_sessions(dep: Deployment, want: int, timeout: float = DISCOVER) -> dict[str, requests.Session]:
     """`want` sessions, each on a keep-alive connection to a different worker, keyed by worker pid.
 
@@ -162,7 +158,7 @@ def _predict(
     return (via or requests).post(
         f"{dep.url}/api/{alias}/predict",
         headers=headers,
-        files={"file": ("d.png", _png(index), "image/png")},
+        files={"file": ("d.png", digit_photo(index), "image/png")},
         timeout=WAIT,
     )
 

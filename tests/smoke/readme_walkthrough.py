@@ -33,11 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+from devstack import stack
 
-from tests.scaleout import stack  # noqa: E402 - after the path set-up for `python tests/smoke/...`
-
+ROOT = stack.ROOT
 README = ROOT / "README.md"
 SECTIONS = ("### Try it with curl", "### An A/B test and a retrain")
 README_PORT, MLFLOW_UI_PORT = 5000, 5050

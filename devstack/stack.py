@@ -1,5 +1,5 @@
 """Start and stop the real scale-out stack on loopback: PostgreSQL databases, an MLflow tracking
-server, the `flask` CLI and gunicorn. Used by tests/scaleout and by bench/.
+server, the `flask` CLI and gunicorn. Used by the tests and by bench/.
 
 Every server runs in its own process group (start_new_session) so that `stop` also ends its
 children (gunicorn workers, MLflow's uvicorn workers); waits are bounded polls, never sleeps.
@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("SCALEOUT_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
