@@ -21,6 +21,8 @@ TABLES = {
     "feedback",
     "retrain_jobs",
     "ab_settings",
+    "webhooks",
+    "notification_outbox",
     "alembic_version",
 }
 

@@ -196,6 +196,9 @@ def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
         log.warning("refresh after promotion failed", exc_info=True)
     if alias:
         notify_model_promoted(alias, version)
+    from app.notify import notify
+
+    notify("model.promoted", {"alias": alias, "version": version})
 
 
 def _finished(job_id: int, outcome: str, seconds: float) -> None:
@@ -210,3 +213,6 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
     db.session.refresh(job)
     payload = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in job_dict(job).items()}
     notify_retrain_finished(payload)
+    from app.notify import notify
+
+    notify("retrain.finished", payload)
