@@ -116,6 +116,8 @@ FAST = {
 
 
 def add_webhook(client, headers: dict, url: str, events: list[str], secret: str = SECRET) -> dict:  # noqa: ANN001
-    resp = client.post("/admin/webhooks", headers=headers, json={"url": url, "events": events, "secret": secret})
+    resp = client.post(
+        "/admin/webhooks", headers=headers, json={"url": url, "events": events, "secret": secret}
+    )
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()

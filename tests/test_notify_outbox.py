@@ -113,8 +113,12 @@ def test_pending_delivery_is_sent_after_a_restart(apps, sign_in):
         assert receiver.requests == []
         second = apps(NOTIFY_DELIVERER=True)  # the restarted service on the same database
         assert second.test_client().get("/health").status_code in (200, 503)  # any request starts it
-        poll(lambda: sorted(receiver.events()), lambda e: e == ["drift.alarm", "model.rolled_back"], timeout=30)
-        rows = poll(lambda: _deliveries(second), lambda rs: all(r.status == "delivered" for r in rs), timeout=30)
+        poll(
+            lambda: sorted(receiver.events()), lambda e: e == ["drift.alarm", "model.rolled_back"], timeout=30
+        )
+        rows = poll(
+            lambda: _deliveries(second), lambda rs: all(r.status == "delivered" for r in rs), timeout=30
+        )
         assert {r.event: r.attempts for r in rows} == {"model.rolled_back": 1, "drift.alarm": 2}
         assert all(r["signed"] for r in receiver.requests)
     finally:
@@ -137,8 +141,10 @@ def _race(apps, sign_in) -> None:
         assert sorted(uids) == sorted(r.uid for r in rows)  # each exactly once
         assert all(r.attempts == 1 for r in rows)
         owners = {r.lease_owner for r in rows}
-        assert owners <= {one.extensions["digitserve.notify_deliverer"].owner,
-                          two.extensions["digitserve.notify_deliverer"].owner}
+        assert owners <= {
+            one.extensions["digitserve.notify_deliverer"].owner,
+            two.extensions["digitserve.notify_deliverer"].owner,
+        }
     finally:
         receiver.close()
 
@@ -173,7 +179,9 @@ def test_alarm_reaches_webhook_and_admin_email(apps, sign_in, make_user):
         assert receiver.requests[0]["body"]["data"] == {"alias": "v2", "p_value": 0.0004}
         messages = poll(lambda: smtp.messages, lambda m: len(m) == 2, timeout=30)
         assert all(m["to"] == ["ops@example.com"] for m in messages)
-        subjects = sorted(line for m in messages for line in m["data"].splitlines() if line.startswith("Subject:"))
+        subjects = sorted(
+            line for m in messages for line in m["data"].splitlines() if line.startswith("Subject:")
+        )
         assert subjects == ["Subject: [digitserve] drift.alarm", "Subject: [digitserve] srm.alarm"]
     finally:
         receiver.close()

@@ -75,7 +75,10 @@ def test_promoted_retrain_sends_signed_webhooks_and_email(rt, smtp):
         finished = by_event["retrain.finished"]
         assert finished["headers"]["X-Digitserve-Event"] == "retrain.finished"
         assert finished["body"]["data"]["id"] == job["id"] and finished["body"]["data"]["promoted"] is True
-        assert by_event["model.promoted"]["body"]["data"] == {"alias": "v1", "version": job["registered_version"]}
+        assert by_event["model.promoted"]["body"]["data"] == {
+            "alias": "v1",
+            "version": job["registered_version"],
+        }
         messages = poll(lambda: smtp.messages, lambda m: len(m) == 1, timeout=60)
         assert messages[0]["to"] == ["admin@example.com"]
         assert _subject(messages[0]) == f"Subject: [digitserve] retrain job {job['id']} succeeded"
