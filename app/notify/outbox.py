@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.notify.models import Delivery, Webhook
@@ -75,7 +76,7 @@ def claim(delivery_id: int, owner: str, lease_seconds: float) -> bool:
         # A deliverer that died mid-send: its lease expires and the row is taken over.
         and_(Delivery.status == "sending", Delivery.lease_until < now),
     )
-    result = db.session.execute(
+    stmt = (
         update(Delivery)
         .where(Delivery.id == delivery_id, due)
         .values(
@@ -86,8 +87,28 @@ def claim(delivery_id: int, owner: str, lease_seconds: float) -> bool:
             updated_at=now,
         )
     )
-    db.session.commit()
-    return result.rowcount == 1
+    return _write(stmt) == 1
+
+
+def _write(stmt: Any, tries: int = 3) -> int:
+    """Execute and commit one UPDATE (under the SQLite workers' write lock); rows matched.
+
+    Retried on a transient OperationalError (SQLite busy): losing an outcome after a successful
+    send would mean sending it again once the lease expires."""
+    from app.filelock import nothing
+
+    lock = current_app.extensions.get("digitserve.sqlite_write_lock")
+    for attempt in range(tries):
+        try:
+            with lock.hold() if lock is not None else nothing():
+                result = db.session.execute(stmt)
+                db.session.commit()
+            return result.rowcount
+        except OperationalError:
+            db.session.rollback()
+            if attempt == tries - 1:
+                raise
+    return 0
 
 
 def record(delivery_id: int, owner: str, ok: bool, code: int | None, error: str | None) -> None:
@@ -111,10 +132,9 @@ def record(delivery_id: int, owner: str, ok: bool, code: int | None, error: str 
     else:
         delay = backoff_seconds(row.attempts, cfg["NOTIFY_BACKOFF_SECONDS"])
         values.update(status="pending", next_attempt_at=now + timedelta(seconds=delay))
-    db.session.execute(
-        update(Delivery).where(Delivery.id == delivery_id, Delivery.lease_owner == owner).values(**values)
-    )
-    db.session.commit()
+    db.session.commit()  # end the read before taking the write lock
+    mine = (Delivery.id == delivery_id, Delivery.lease_owner == owner, Delivery.status == "sending")
+    _write(update(Delivery).where(*mine).values(**values))
 
 
 def due_ids(limit: int) -> list[int]:
