@@ -109,6 +109,9 @@ def create_app(config: str | type[Config] | None = None, overrides: dict[str, An
 
     init_retrain(app)
     api.register_blueprint(retrain_blp)
+    from app.notify import init_notify
+
+    init_notify(app, api)
 
     from app.web import init_web
 
@@ -205,6 +208,7 @@ def _import_models() -> None:
     import app.ab.models  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.feedback.models  # noqa: F401
+    import app.notify.models  # noqa: F401
     import app.predict.models  # noqa: F401
     import app.retrain.models  # noqa: F401
 

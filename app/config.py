@@ -159,6 +159,26 @@ class Config:
     # (queue workers on REDIS_URL), "thread" (in the requesting process: tests, `flask run`).
     RETRAIN_EXECUTOR = os.environ.get("RETRAIN_EXECUTOR") or ("rq" if REDIS_URL else "process")
 
+    # Email (Flask-Mail's standard settings); no MAIL_SERVER: no email is queued or sent.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
+    MAIL_PORT = _env_int("MAIL_PORT", 25)
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "digitserve@localhost")
+    MAIL_SUPPRESS_SEND = _env_bool("MAIL_SUPPRESS_SEND", False)
+    # Notifications outbox (app/notify): the per-process background deliverer, its bounded ticks,
+    # short timeouts and exponential backoff (NOTIFY_BACKOFF_SECONDS * 2**(attempt-1)).
+    NOTIFY_DELIVERER = _env_bool("NOTIFY_DELIVERER", True)
+    NOTIFY_POLL_SECONDS = _env_float("NOTIFY_POLL_SECONDS", 2.0)
+    NOTIFY_BATCH = _env_int("NOTIFY_BATCH", 20)
+    NOTIFY_HTTP_TIMEOUT = _env_float("NOTIFY_HTTP_TIMEOUT", 5.0)
+    NOTIFY_SMTP_TIMEOUT = _env_float("NOTIFY_SMTP_TIMEOUT", 10.0)
+    NOTIFY_LEASE_SECONDS = _env_float("NOTIFY_LEASE_SECONDS", 120.0)
+    NOTIFY_MAX_ATTEMPTS = _env_int("NOTIFY_MAX_ATTEMPTS", 8)
+    NOTIFY_BACKOFF_SECONDS = _env_float("NOTIFY_BACKOFF_SECONDS", 10.0)
+
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
@@ -210,6 +230,8 @@ class TestingConfig(Config):
     MODEL_RELOAD_INTERVAL = 0.0
     # In-process test apps have no retrain process beside them.
     RETRAIN_EXECUTOR = os.environ.get("TEST_RETRAIN_EXECUTOR", "thread")
+    # Test apps deliver notifications only when a test asks for it (NOTIFY_DELIVERER=True).
+    NOTIFY_DELIVERER = False
 
 
 class ProductionConfig(Config):

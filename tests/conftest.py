@@ -110,6 +110,9 @@ def base_overrides(database_url: str, mlflow_uri: str) -> dict:
         "BCRYPT_LOG_ROUNDS": 4,  # fast hashes in tests; production uses bcrypt's default (12)
         "SECRET_KEY": "test-secret-key-0123456789abcdef0123",
         "JWT_SECRET_KEY": "test-jwt-secret-0123456789abcdef0123",
+        # No notification deliverer in any test app (development-config ones too) unless a test
+        # turns it on: a forgotten one would claim other tests' outbox rows in the shared database.
+        "NOTIFY_DELIVERER": False,
     }
 
 

@@ -209,7 +209,10 @@ def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
     except Exception:  # noqa: BLE001 - the periodic refresh will retry
         log.warning("refresh after promotion failed", exc_info=True)
     if alias:
+        from app.notify import notify
+
         notify_model_promoted(alias, version)
+        notify("model.promoted", {"alias": alias, "version": version})
 
 
 def _finished(job_id: int, outcome: str, seconds: float) -> None:
@@ -222,4 +225,8 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
         log.warning("retrain job %s vanished before it finished", job_id)
         return
     db.session.refresh(job)
-    notify_retrain_finished(job_event(job))
+    payload = job_event(job)
+    notify_retrain_finished(payload)
+    from app.notify import notify
+
+    notify("retrain.finished", payload)

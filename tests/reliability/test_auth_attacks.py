@@ -42,6 +42,11 @@ ADMIN_JSON_ROUTES = [
     ("GET", "/admin/retrain"),
     ("POST", "/admin/retrain"),
     ("GET", "/admin/retrain/1"),
+    ("GET", "/admin/webhooks"),
+    ("POST", "/admin/webhooks"),
+    ("DELETE", "/admin/webhooks/1"),
+    ("POST", "/admin/webhooks/1/test"),
+    ("GET", "/admin/webhooks/1/deliveries"),
     ("GET", "/metrics"),
 ]
 
