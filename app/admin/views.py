@@ -16,6 +16,7 @@ from app.auth.schemas import UserSchema
 from app.errors import ApiError
 from app.extensions import db
 from app.pagination import PageArgs, paginate
+from app.state import model_store
 from app.timeutil import UtcDateTime
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
@@ -218,15 +219,9 @@ class ModelsSchema(ma.Schema):
 @blp.doc(security=BEARER)
 def list_models():
     """Registered model versions with their aliases, and what this process serves."""
-    from app.ml.errors import ModelUnavailable
-    from app.predict.service import model_store
-
     cfg = current_app.config
     store = model_store()
-    try:
-        rows = store.versions()
-    except ModelUnavailable as exc:
-        raise ApiError(503, str(exc), "model_store_unavailable") from exc
+    rows = store.versions()  # ModelUnavailable (registry unreachable): the ML error handler's 503
     versions = [
         {
             **{k: v for k, v in row.items() if k != "created_ms"},

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from app.state import user_cache
+
 MAX_ENTRIES = 50_000  # bound on memory; the whole cache is dropped beyond it (rare, harmless)
 
 _MISSING = object()
@@ -70,14 +72,14 @@ def watch_user_changes() -> None:
     if _watching:
         return
     _watching = True
-    from flask import current_app, has_app_context
+    from flask import has_app_context
     from sqlalchemy import event
 
     from app.auth.models import User
 
     def _forget(_mapper: Any, _connection: Any, target: Any) -> None:
         if has_app_context():
-            cache = current_app.extensions.get("digitserve.user_cache")
+            cache = user_cache()
             if cache is not None:
                 cache.discard(target.id)
 

@@ -15,6 +15,7 @@ from app.auth.models import ROLES, RevokedToken, User
 from app.auth.strength import password_problem
 from app.errors import ApiError
 from app.extensions import bcrypt, db, namespaced
+from app.state import dummy_hash, redis_client, revoked_cache, set_dummy_hash
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,12 @@ def check_password_policy(password: str, username: str | None = None) -> None:
 def _dummy_hash() -> str:
     # A real hash at the configured cost, made once per app, so that a login for an unknown
     # user spends the same bcrypt time as one with a wrong password (no user enumeration).
-    ext = current_app.extensions
-    if "digitserve.dummy_hash" not in ext:
+    found = dummy_hash()
+    if found is None:
         with _dummy_lock:
-            ext.setdefault("digitserve.dummy_hash", hash_password("not-a-real-password-0"))
-    return ext["digitserve.dummy_hash"]
+            found = dummy_hash() or hash_password("not-a-real-password-0")
+            set_dummy_hash(current_app, found)
+    return found
 
 
 def find_user(username: str) -> User | None:
@@ -81,10 +83,6 @@ def create_user(username: str, password: str, role: str = "user", email: str | N
 # --- token blocklist -------------------------------------------------------------------------
 
 
-def _redis():
-    return current_app.extensions.get("digitserve.redis")
-
-
 def _token_store_down(exc: Exception) -> ApiError:
     # Fail closed: without the blocklist a revoked token cannot be told from a valid one.
     log.warning("token blocklist (Redis) unavailable: %s", exc)
@@ -92,7 +90,7 @@ def _token_store_down(exc: Exception) -> ApiError:
 
 
 def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: datetime) -> None:
-    client = _redis()
+    client = redis_client()
     if client is not None:
         ttl = max(1, int((expires_at - utcnow()).total_seconds()) + 1)
         try:
@@ -113,7 +111,7 @@ def _remember_revoked(jti: str) -> None:
     # This process's cache learns at once; other workers' caches within AUTH_CACHE_SECONDS.
     from app.auth.cache import FOREVER
 
-    cache = current_app.extensions.get("digitserve.revoked_cache")
+    cache = revoked_cache()
     if cache is not None:
         cache.put(jti, True, FOREVER)
 
@@ -123,7 +121,7 @@ def is_revoked(*jtis: str) -> bool:
     keys = [k for k in jtis if k]
     if not keys:
         return False
-    client = _redis()
+    client = redis_client()
     if client is not None:
         try:
             return bool(client.exists(*(namespaced(f"revoked:{k}") for k in keys)))

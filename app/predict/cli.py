@@ -4,6 +4,8 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.state import model_store
+
 
 def register_cli(app: Flask) -> None:
     models = AppGroup("models", help="Train, register and inspect the digit models.")
@@ -20,8 +22,7 @@ def register_cli(app: Flask) -> None:
     @models.command("list")
     def list_cmd() -> None:
         """Registered versions and the aliases pointing at them."""
-        store = current_app.extensions["digitserve.models"]
-        for row in store.versions():
+        for row in model_store().versions():
             click.echo(f"version {row['version']}: aliases={row['aliases']} run={row['run_id']}")
 
     app.cli.add_command(models)

@@ -24,7 +24,9 @@ from jwt import ExpiredSignatureError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
 from app.extensions import socketio
+from app.realtime.connections import SocketGuard
 from app.realtime.guard import forget, remember, session_room
+from app.state import set_socket_guard, socket_guard
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ def init_realtime(app: Flask) -> None:
     """
     if socketio.server is None:
         raise RuntimeError("init_realtime() needs socketio.init_app(app) to have run first")
-    from app.realtime.connections import SocketGuard
-
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
     guard = SocketGuard(
@@ -54,8 +54,7 @@ def init_realtime(app: Flask) -> None:
         auth_timeout=app.config["SOCKET_AUTH_TIMEOUT"],
         proxy_count=app.config["PROXY_COUNT"],
     )
-    app.extensions["digitserve.realtime"] = True
-    app.extensions["digitserve.socket_guard"] = guard
+    set_socket_guard(app, guard)
 
 
 def _token_from(auth: Any) -> str | None:
@@ -89,10 +88,8 @@ def _authenticate(auth: Any) -> tuple[Any, dict]:
     return user, claims
 
 
-def _guard() -> Any:
-    from flask import current_app
-
-    return current_app.extensions.get("digitserve.socket_guard")
+def _guard() -> SocketGuard | None:
+    return socket_guard()
 
 
 def _on_connect(auth: Any = None) -> None:

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.extensions import db
 from app.timeutil import utcnow
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "rejected")
 ACTIVE_STATUSES = ("queued", "running")
 LOCK_VALUE = "retrain"
 
