@@ -52,28 +52,9 @@ def _resolve_label(correct: bool, label: int | None, predicted: int | None) -> i
 
 def submit(user: User, data: dict) -> tuple[Feedback, bool]:
     """Store a verdict. Returns (feedback, replaced)."""
-    correct: bool = data["correct"]
-    comment = data.get("comment")
     pid = data.get("prediction_id")
     if pid is None:
-        if data.get("prediction") is None:
-            raise ApiError(
-                422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
-            )
-        predicted = data["prediction"]
-        fb = Feedback(
-            prediction_id=None,
-            user_id=user.id,
-            correct=correct,
-            label=_resolve_label(correct, data.get("label"), predicted),
-            predicted=predicted,
-            comment=comment,
-            source="legacy",
-        )
-        db.session.add(fb)
-        db.session.commit()
-        return fb, False
-
+        return _submit_legacy(user, data), False
     pred = db.session.get(Prediction, pid)
     if pred is None:
         raise ApiError(404, f"Prediction {pid} does not exist.", "prediction_not_found")
@@ -84,15 +65,39 @@ def submit(user: User, data: dict) -> tuple[Feedback, bool]:
         raise ApiError(
             422, f"prediction {data['prediction']} does not match prediction {pid}.", "prediction_mismatch"
         )
-    label = _resolve_label(correct, data.get("label"), pred.predicted)
     values = {
         "user_id": user.id,
-        "correct": correct,
-        "label": label,
+        "correct": data["correct"],
+        "label": _resolve_label(data["correct"], data.get("label"), pred.predicted),
         "predicted": pred.predicted,
-        "comment": comment,
+        "comment": data.get("comment"),
     }
+    return _store_verdict(pid, values)
 
+
+def _submit_legacy(user: User, data: dict) -> Feedback:
+    """The original API's form: the predicted digit instead of a prediction id (not counted)."""
+    if data.get("prediction") is None:
+        raise ApiError(
+            422, "Give prediction_id (or, for the original API, prediction).", "prediction_required"
+        )
+    predicted = data["prediction"]
+    fb = Feedback(
+        prediction_id=None,
+        user_id=user.id,
+        correct=data["correct"],
+        label=_resolve_label(data["correct"], data.get("label"), predicted),
+        predicted=predicted,
+        comment=data.get("comment"),
+        source="legacy",
+    )
+    db.session.add(fb)
+    db.session.commit()
+    return fb
+
+
+def _store_verdict(pid: int, values: dict[str, Any]) -> tuple[Feedback, bool]:
+    """Insert the prediction's verdict, or replace the one it has. Returns (feedback, replaced)."""
     existing = db.session.scalar(select(Feedback).where(Feedback.prediction_id == pid))
     if existing is None:
         fb = Feedback(prediction_id=pid, source="api", **values)
