@@ -6,16 +6,20 @@ from datetime import UTC, datetime
 
 import marshmallow as ma
 from flask import Response, current_app
+from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from app.ab.service import current_config
 from app.admin.report import build_report
 from app.auth.decorators import BEARER, admin_required
 from app.auth.models import ROLES, User
 from app.auth.schemas import UserSchema
+from app.auth.services import update_user
 from app.errors import ApiError
 from app.extensions import db
 from app.pagination import PageArgs, paginate
+from app.security import DB_INT_MAX
 from app.state import model_store
 from app.timeutil import UtcDateTime
 
@@ -47,11 +51,6 @@ class UserUpdateSchema(ma.Schema):
 def update_user_view(data: dict, user_id: int):
     """Change a user's role or disable/enable the account (admin only). A role change or a
     deactivation ends every session of that user at once: tokens and open sockets."""
-    from flask_jwt_extended import current_user
-
-    from app.auth.services import update_user
-    from app.security import DB_INT_MAX
-
     user = db.session.get(User, user_id) if user_id <= DB_INT_MAX else None
     if user is None:
         raise ApiError(404, f"User {user_id} does not exist.", "user_not_found")
@@ -137,8 +136,6 @@ class ReportSchema(ma.Schema):
 
 
 def _report(args: dict) -> dict:
-    from app.ab.service import current_config
-
     return build_report(args["since"], args["until"], args["experiment"] or current_config().experiment)
 
 

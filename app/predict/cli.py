@@ -4,6 +4,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.ml.registry import bootstrap
 from app.state import model_store
 
 
@@ -14,8 +15,6 @@ def register_cli(app: Flask) -> None:
     @click.option("--limit", type=int, default=None, help="Train on a stratified subset (for quick tries).")
     def bootstrap_cmd(limit: int | None) -> None:
         """Train v1 and v2, log them to MLflow and register them (idempotent)."""
-        from app.ml.registry import bootstrap
-
         result = bootstrap(current_app.config["MLFLOW_TRACKING_URI"], limit=limit, log=click.echo)
         click.echo(f"bootstrap: {result}")
 

@@ -14,6 +14,7 @@ from app.retrain import runner
 from app.retrain.jobs import create_job, job_dict, reap_if_stale, reap_stale, update_job
 from app.retrain.models import RetrainJob
 from app.retrain.schemas import JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
+from app.security import DB_INT_MAX
 from app.state import model_store
 
 blp = Blueprint("retrain", __name__, url_prefix="/admin", description="Retraining jobs (admin)")
@@ -87,8 +88,6 @@ def start_retrain(data: dict | None):
 @blp.doc(security=BEARER)
 def get_job(job_id: int):
     """A job's status, progress, params, metrics, MLflow run, version and promotion decision."""
-    from app.security import DB_INT_MAX
-
     job = db.session.get(RetrainJob, job_id) if job_id <= DB_INT_MAX else None
     if job is None:
         raise ApiError(404, f"Retrain job {job_id} does not exist.", "job_not_found")
