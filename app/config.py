@@ -210,6 +210,7 @@ class ProductionConfig(Config):
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
+        # In the function: importing app.auth runs the whole auth package, which imports this module.
         from app.auth.strength import secret_problem
 
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):

@@ -11,10 +11,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.cache import FOREVER
 from app.auth.models import ROLES, RevokedToken, User
 from app.auth.strength import password_problem
+from app.auth.tokens import new_stamp, session_key
 from app.errors import ApiError
 from app.extensions import bcrypt, db, namespaced
+from app.realtime.guard import disconnect_user
 from app.state import dummy_hash, redis_client, revoked_cache, set_dummy_hash
 from app.timeutil import utcnow
 
@@ -109,8 +112,6 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
 
 def _remember_revoked(jti: str) -> None:
     # This process's cache learns at once; other workers' caches within AUTH_CACHE_SECONDS.
-    from app.auth.cache import FOREVER
-
     cache = revoked_cache()
     if cache is not None:
         cache.put(jti, True, FOREVER)
@@ -131,8 +132,6 @@ def is_revoked(*jtis: str) -> bool:
 
 
 def claims_revoked(claims: dict) -> bool:
-    from app.auth.tokens import session_key
-
     sid = claims.get("sid")
     return is_revoked(claims["jti"], session_key(sid) if isinstance(sid, str) and sid else "")
 
@@ -143,9 +142,6 @@ def claims_revoked(claims: dict) -> bool:
 def end_all_sessions(user: User, reason: str) -> None:
     """New stamp (every token of the user dies) and close the user's open sockets on every
     worker. Called for "log out everywhere", a password change, demotion and deactivation."""
-    from app.auth.tokens import new_stamp
-    from app.realtime.guard import disconnect_user
-
     user.token_stamp = new_stamp()
     db.session.commit()
     disconnect_user(user.id, reason)
