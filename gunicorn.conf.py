@@ -18,7 +18,7 @@ import time
 
 # All interfaces only for production (make serve-prod, the Docker image): a plain
 # `gunicorn -c gunicorn.conf.py wsgi:app` without APP_ENV serves the development config, on loopback.
-_production = (os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "").lower() == "production"
+_production = (os.environ.get("APP_ENV") or "").lower() == "production"
 bind = os.environ.get("BIND", "0.0.0.0:8000" if _production else "127.0.0.1:8000")
 # One worker per core by default: predictions are CPU work, one process per core uses them all.
 workers = int(os.environ.get("WEB_CONCURRENCY", "0")) or (os.cpu_count() or 1)

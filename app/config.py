@@ -88,7 +88,6 @@ def default_mlflow_uri() -> str:
 class Config:
     """Values shared by every environment; read when the class body runs."""
 
-    ENV_NAME = "base"
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(seconds=_env_int("JWT_ACCESS_TOKEN_EXPIRES", 15 * 60))
@@ -198,7 +197,6 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "/docs"
     OPENAPI_SWAGGER_UI_URL = "/static/swagger-ui/"
-    JSON_SORT_KEYS = False
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
@@ -217,12 +215,10 @@ class Config:
 
 
 class DevelopmentConfig(Config):
-    ENV_NAME = "development"
     DEBUG = False
 
 
 class TestingConfig(Config):
-    ENV_NAME = "testing"
     TESTING = True
     # Short-lived tokens keep expiry tests fast; each test app gets its own limiter namespace.
     JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=5)
@@ -235,10 +231,10 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
-    ENV_NAME = "production"
 
     @classmethod
     def validate(cls, cfg: dict) -> None:
+        # In the function: importing app.auth runs the whole auth package, which imports this module.
         from app.auth.strength import secret_problem
 
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
@@ -260,7 +256,7 @@ CONFIGS: dict[str, type[Config]] = {
 
 
 def get_config(name: str | None = None) -> type[Config]:
-    name = (name or os.environ.get("APP_ENV") or os.environ.get("FLASK_ENV") or "development").lower()
+    name = (name or os.environ.get("APP_ENV") or "development").lower()
     try:
         return CONFIGS[name]
     except KeyError as exc:

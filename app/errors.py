@@ -1,7 +1,7 @@
-"""One JSON error shape for every 4xx/5xx: {"error": {"code", "status", "message", "details"}}.
+"""The error handlers: every 4xx/5xx answers in the one JSON shape of app/api.py.
 
-flask-smorest registers its own HTTPException handler; JsonApi overrides it so errors raised by
-Flask, Werkzeug, webargs validation, Flask-Limiter and our own code all look the same.
+The one mapping of exceptions to answers: ApiError (views and services), the ML errors of
+app/ml/errors.py (each carries its own status and code), database failures and anything else.
 """
 
 from __future__ import annotations
@@ -9,24 +9,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import marshmallow as ma
-from flask import Flask, jsonify
-from flask_smorest import Api
+from flask import Flask, Response
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from app.api import error_response, slug_for
+from app.extensions import api, db
+from app.ml.errors import ImageError, ModelError
+
 log = logging.getLogger(__name__)
-
-
-class ErrorBodySchema(ma.Schema):
-    code = ma.fields.String(metadata={"description": "Machine-readable error code"})
-    status = ma.fields.Integer(metadata={"description": "HTTP status"})
-    message = ma.fields.String(metadata={"description": "Human-readable explanation"})
-    details = ma.fields.Dict(metadata={"description": "Field errors or extra context"})
-
-
-class ErrorSchema(ma.Schema):
-    error = ma.fields.Nested(ErrorBodySchema)
 
 
 class ApiError(Exception):
@@ -43,74 +34,14 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.code = code or _slug_for(status)
+        self.code = code or slug_for(status)
         self.details = details
         self.headers = headers or {}
 
-
-_SLUGS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable_entity",
-    429: "rate_limited",
-    500: "internal_error",
-    503: "service_unavailable",
-}
-
-
-def _slug_for(status: int) -> str:
-    return _SLUGS.get(status, "error" if status >= 500 else "client_error")
-
-
-def error_response(
-    status: int,
-    message: str,
-    code: str | None = None,
-    details: dict[str, Any] | None = None,
-    headers: dict[str, str] | None = None,
-):
-    body: dict[str, Any] = {"code": code or _slug_for(status), "status": status, "message": message}
-    if details:
-        body["details"] = details
-    resp = jsonify({"error": body})
-    resp.status_code = status
-    for key, value in (headers or {}).items():
-        resp.headers[key] = value
-    return resp
-
-
-class JsonApi(Api):
-    ERROR_SCHEMA = ErrorSchema
-
-    def handle_http_exception(self, error: HTTPException):  # type: ignore[override]
-        status = error.code or 500
-        data = getattr(error, "data", None) or {}
-        details = data.get("errors") or data.get("messages")
-        message = data.get("message") or error.description or error.name
-        if status == 422 and details and not data.get("message"):
-            message = "The request failed validation; see details."
-        if status == 400 and "Invalid JSON body" in str(details or ""):
-            message, details = "The request body is not valid JSON.", None
-        headers = dict(data.get("headers") or {})
-        if status == 405 and error.get_response().headers.get("Allow"):
-            headers["Allow"] = error.get_response().headers["Allow"]
-        if status >= 500:
-            message = "Internal server error." if status == 500 else message
-        return error_response(status, str(message), details=_jsonable(details), headers=headers)
-
-
-def _jsonable(details: Any) -> dict[str, Any] | None:
-    if details is None:
-        return None
-    if isinstance(details, dict):
-        return details
-    return {"errors": details}
+    @classmethod
+    def from_ml(cls, err: ImageError | ModelError, details: dict[str, Any] | None = None) -> ApiError:
+        """The answer for an ML error: the status and code it carries (app/ml/errors.py)."""
+        return cls(err.http_status, err.message, err.code, details)
 
 
 def _safe_session_teardown(app: Flask) -> None:
@@ -121,7 +52,6 @@ def _safe_session_teardown(app: Flask) -> None:
     teardown it escapes the WSGI app after the response was made (a bare 500 from the server) and
     leaves the broken session registered for the thread's next request.
     """
-    from app.extensions import db
 
     def teardown(_exc: BaseException | None) -> None:
         try:
@@ -138,8 +68,6 @@ def _safe_session_teardown(app: Flask) -> None:
 
 def _rollback_quietly() -> None:
     # After a database error the session may be unusable; the error answer stands either way.
-    from app.extensions import db
-
     try:
         db.session.rollback()
     except Exception:  # noqa: BLE001
@@ -150,8 +78,15 @@ def register_error_handlers(app: Flask) -> None:
     _safe_session_teardown(app)
 
     @app.errorhandler(ApiError)
-    def _api_error(err: ApiError):
+    def _api_error(err: ApiError) -> Response:
         return error_response(err.status, err.message, err.code, err.details, err.headers)
+
+    @app.errorhandler(ImageError)
+    @app.errorhandler(ModelError)
+    def _ml_error(err: ImageError | ModelError) -> Response:
+        if err.http_status >= 500:
+            log.warning("%s: %s", type(err).__name__, err)
+        return _api_error(ApiError.from_ml(err))
 
     @app.errorhandler(OperationalError)
     def _database_down(err: OperationalError):
@@ -175,7 +110,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unhandled(err: Exception):
         if isinstance(err, HTTPException):
-            return app.extensions["digitserve.api"].handle_http_exception(err)
+            return api.handle_http_exception(err)
         # Log the traceback server-side; the client only sees a JSON 500.
         log.exception("unhandled error")
-        return app.extensions["digitserve.api"].handle_http_exception(InternalServerError())
+        return api.handle_http_exception(InternalServerError())
+
+
+__all__ = ["ApiError", "error_response", "register_error_handlers"]

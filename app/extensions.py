@@ -12,7 +12,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from app.errors import JsonApi
+from app.api import JsonApi
 
 
 class Base(DeclarativeBase):

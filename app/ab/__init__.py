@@ -7,31 +7,34 @@ import threading
 
 from flask import Flask
 
+from app.ab.service import MODES, parse_arms
+from app.ab.views import blp
 from app.config import ConfigError
+from app.extensions import api
+from app.state import model_store
 
 log = logging.getLogger(__name__)
 REGISTRY_CHECK_S = 10.0  # a registry that does not answer by then does not block start-up
 
 
 def init_ab(app: Flask) -> None:
-    from app.ab.service import MODES, parse_arms
-
-    arms = parse_arms(app.config["AB_ARMS"])  # refuse to start on a malformed AB_ARMS
+    """Validate AB_ARMS and AB_MODE and add the A/B routes. Needs init_predict's model store."""
+    model_store(app)  # raises RuntimeError when init_predict has not run: the arms are its aliases
+    parse_arms(app.config["AB_ARMS"])  # refuse to start on a malformed AB_ARMS
     if app.config["AB_MODE"] not in MODES:
         raise ConfigError(f"AB_MODE must be one of {MODES}, got {app.config['AB_MODE']!r}")
-    _check_arm_aliases(app, [a.alias for a in arms])
+    api.register_blueprint(blp)
 
 
-def _check_arm_aliases(app: Flask, wanted: list[str]) -> None:
-    """Refuse to start when AB_ARMS names an alias the registry lacks (a typo would otherwise
-    send that arm's share of /api/ab traffic to 503s).
+def check_arm_aliases(app: Flask) -> None:
+    """Start-up (app/startup.py): refuse to start when AB_ARMS names an alias the registry lacks
+    (a typo would otherwise send that arm's share of /api/ab traffic to 503s).
 
     Only a definite answer refuses: an empty registry (before `flask models bootstrap`, which
     itself loads the app) or one that is unreachable or slow is logged and left to /health/ready.
     """
-    store = app.extensions.get("digitserve.models")
-    if store is None:
-        return
+    wanted = [a.alias for a in parse_arms(app.config["AB_ARMS"])]
+    store = model_store(app)
     answer: dict = {}
 
     def ask() -> None:

@@ -13,6 +13,8 @@ from sqlalchemy import case, func, select
 from app.ab.models import AbSetting
 from app.config import ConfigError
 from app.extensions import db
+from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.predict.models import Prediction
 
 MODES = ("sticky", "thompson")
 SETTINGS_ID = 1
@@ -113,9 +115,6 @@ def sticky_arm(user_id: int | str, config: AbConfig) -> str:
 
 def arm_feedback_counts(experiment: str) -> dict[str, tuple[int, int]]:
     """{arm: (correct, incorrect)} from feedback on this experiment's predictions."""
-    from app.feedback.models import COUNTED_FEEDBACK, Feedback
-    from app.predict.models import Prediction
-
     rows = db.session.execute(
         select(
             Prediction.ab_arm,

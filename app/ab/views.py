@@ -9,9 +9,10 @@ from app.ab.service import AbConfig, Arm, choose_arm, current_config, save_confi
 from app.auth.decorators import BEARER, admin_required, login_required
 from app.errors import ApiError
 from app.extensions import limiter
+from app.predict.http import error_docs, predict_one, version_limit, version_scope
 from app.predict.schemas import ImageUploadSchema, PredictionSchema
-from app.predict.service import AbChoice, model_store
-from app.predict.views import error_docs, predict_one, version_limit, version_scope
+from app.predict.service import AbChoice
+from app.state import model_store
 
 blp = Blueprint("ab", __name__, description="A/B testing between model versions")
 
@@ -32,7 +33,7 @@ def _choice() -> AbChoice:
 )
 @blp.arguments(ImageUploadSchema, location="files")
 @blp.response(200, PredictionSchema)
-@error_docs
+@error_docs(blp)
 @blp.doc(security=BEARER)
 def ab_predict(_files: dict):
     """Predict with the A/B arm assigned to the caller; says which arm served (`ab_version`)."""

@@ -5,17 +5,22 @@ import io
 from datetime import UTC, datetime
 
 from flask import Response, current_app
+from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from app.ab.service import current_config
 from app.admin.report import build_report
 from app.admin.schemas import ModelsSchema, ReportArgs, ReportSchema, UserPageSchema, UserUpdateSchema
 from app.auth.decorators import BEARER, admin_required
 from app.auth.models import User
 from app.auth.schemas import UserSchema
+from app.auth.services import update_user
 from app.errors import ApiError
 from app.extensions import db
 from app.pagination import PageArgs, paginate
+from app.security import DB_INT_MAX
+from app.state import model_store
 
 blp = Blueprint("admin", __name__, url_prefix="/admin", description="Administration")
 
@@ -41,11 +46,6 @@ def list_users(args: dict):
 def update_user_view(data: dict, user_id: int):
     """Change a user's role or disable/enable the account (admin only). A role change or a
     deactivation ends every session of that user at once: tokens and open sockets."""
-    from flask_jwt_extended import current_user
-
-    from app.auth.services import update_user
-    from app.security import DB_INT_MAX
-
     user = db.session.get(User, user_id) if user_id <= DB_INT_MAX else None
     if user is None:
         raise ApiError(404, f"User {user_id} does not exist.", "user_not_found")
@@ -55,8 +55,6 @@ def update_user_view(data: dict, user_id: int):
 
 
 def _report(args: dict) -> dict:
-    from app.ab.service import current_config
-
     return build_report(args["since"], args["until"], args["experiment"] or current_config().experiment)
 
 
@@ -111,15 +109,9 @@ def report_csv(args: dict):
 @blp.doc(security=BEARER)
 def list_models():
     """Registered model versions with their aliases, and what this process serves."""
-    from app.ml.errors import ModelUnavailable
-    from app.predict.service import model_store
-
     cfg = current_app.config
     store = model_store()
-    try:
-        rows = store.versions()
-    except ModelUnavailable as exc:
-        raise ApiError(503, str(exc), "model_store_unavailable") from exc
+    rows = store.versions()  # ModelUnavailable (registry unreachable): the ML error handler's 503
     versions = [
         {
             **{k: v for k, v in row.items() if k != "created_ms"},

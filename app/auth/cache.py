@@ -17,6 +17,12 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from flask import has_app_context
+from sqlalchemy import event, inspect
+
+from app.auth.models import User
+from app.state import user_cache
+
 MAX_ENTRIES = 50_000  # bound on memory; the whole cache is dropped beyond it (rare, harmless)
 
 _MISSING = object()
@@ -55,8 +61,6 @@ FOREVER = 10.0 * 365 * 24 * 3600
 
 def user_snapshot(user: Any) -> Any:
     """A detached copy of a User row (every column): safe to share between requests."""
-    from sqlalchemy import inspect
-
     mapper = inspect(type(user))
     return type(user)(**{attr.key: getattr(user, attr.key) for attr in mapper.column_attrs})
 
@@ -70,14 +74,10 @@ def watch_user_changes() -> None:
     if _watching:
         return
     _watching = True
-    from flask import current_app, has_app_context
-    from sqlalchemy import event
-
-    from app.auth.models import User
 
     def _forget(_mapper: Any, _connection: Any, target: Any) -> None:
         if has_app_context():
-            cache = current_app.extensions.get("digitserve.user_cache")
+            cache = user_cache()
             if cache is not None:
                 cache.discard(target.id)
 

@@ -5,6 +5,7 @@ import sys
 import click
 from flask import Flask
 
+from app.auth.services import create_user
 from app.errors import ApiError
 
 
@@ -15,8 +16,6 @@ def _read_password(password_stdin: bool) -> str:
 
 
 def _create(username: str, role: str, password_stdin: bool, email: str | None) -> None:
-    from app.auth.services import create_user
-
     try:
         user = create_user(username, _read_password(password_stdin), role=role, email=email)
     except ApiError as exc:

@@ -12,7 +12,7 @@ ROLES = ("user", "admin")
 
 
 def _new_stamp() -> str:
-    from app.auth.tokens import new_stamp
+    from app.auth.tokens import new_stamp  # in the function: tokens imports this module
 
     return new_stamp()
 

@@ -11,10 +11,14 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.auth.cache import FOREVER
 from app.auth.models import ROLES, RevokedToken, User
 from app.auth.strength import password_problem
+from app.auth.tokens import new_stamp, session_key
 from app.errors import ApiError
 from app.extensions import bcrypt, db, namespaced
+from app.realtime.guard import disconnect_user
+from app.state import dummy_hash, redis_client, revoked_cache, set_dummy_hash
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -40,11 +44,12 @@ def check_password_policy(password: str, username: str | None = None) -> None:
 def _dummy_hash() -> str:
     # A real hash at the configured cost, made once per app, so that a login for an unknown
     # user spends the same bcrypt time as one with a wrong password (no user enumeration).
-    ext = current_app.extensions
-    if "digitserve.dummy_hash" not in ext:
+    found = dummy_hash()
+    if found is None:
         with _dummy_lock:
-            ext.setdefault("digitserve.dummy_hash", hash_password("not-a-real-password-0"))
-    return ext["digitserve.dummy_hash"]
+            found = dummy_hash() or hash_password("not-a-real-password-0")
+            set_dummy_hash(current_app, found)
+    return found
 
 
 def find_user(username: str) -> User | None:
@@ -81,10 +86,6 @@ def create_user(username: str, password: str, role: str = "user", email: str | N
 # --- token blocklist -------------------------------------------------------------------------
 
 
-def _redis():
-    return current_app.extensions.get("digitserve.redis")
-
-
 def _token_store_down(exc: Exception) -> ApiError:
     # Fail closed: without the blocklist a revoked token cannot be told from a valid one.
     log.warning("token blocklist (Redis) unavailable: %s", exc)
@@ -92,7 +93,7 @@ def _token_store_down(exc: Exception) -> ApiError:
 
 
 def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: datetime) -> None:
-    client = _redis()
+    client = redis_client()
     if client is not None:
         ttl = max(1, int((expires_at - utcnow()).total_seconds()) + 1)
         try:
@@ -111,9 +112,7 @@ def revoke_token(jti: str, token_type: str, user_id: int | None, expires_at: dat
 
 def _remember_revoked(jti: str) -> None:
     # This process's cache learns at once; other workers' caches within AUTH_CACHE_SECONDS.
-    from app.auth.cache import FOREVER
-
-    cache = current_app.extensions.get("digitserve.revoked_cache")
+    cache = revoked_cache()
     if cache is not None:
         cache.put(jti, True, FOREVER)
 
@@ -123,7 +122,7 @@ def is_revoked(*jtis: str) -> bool:
     keys = [k for k in jtis if k]
     if not keys:
         return False
-    client = _redis()
+    client = redis_client()
     if client is not None:
         try:
             return bool(client.exists(*(namespaced(f"revoked:{k}") for k in keys)))
@@ -133,8 +132,6 @@ def is_revoked(*jtis: str) -> bool:
 
 
 def claims_revoked(claims: dict) -> bool:
-    from app.auth.tokens import session_key
-
     sid = claims.get("sid")
     return is_revoked(claims["jti"], session_key(sid) if isinstance(sid, str) and sid else "")
 
@@ -145,9 +142,6 @@ def claims_revoked(claims: dict) -> bool:
 def end_all_sessions(user: User, reason: str) -> None:
     """New stamp (every token of the user dies) and close the user's open sockets on every
     worker. Called for "log out everywhere", a password change, demotion and deactivation."""
-    from app.auth.tokens import new_stamp
-    from app.realtime.guard import disconnect_user
-
     user.token_stamp = new_stamp()
     db.session.commit()
     disconnect_user(user.id, reason)

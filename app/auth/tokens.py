@@ -21,7 +21,9 @@ from typing import Any
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
 
+from app.auth.models import User
 from app.extensions import db
+from app.timeutil import utcnow
 
 
 def new_stamp() -> str:
@@ -34,8 +36,6 @@ def new_session_id() -> str:
 
 def stamp_claims(identity: Any) -> dict[str, Any]:
     """Extra claims for every token made for `identity` (JWT additional_claims_loader)."""
-    from app.auth.models import User
-
     sub = str(identity)
     user = db.session.get(User, int(sub)) if sub.isdigit() else None
     return {"stm": user.token_stamp} if user is not None else {}
@@ -43,8 +43,6 @@ def stamp_claims(identity: Any) -> dict[str, Any]:
 
 def active_user(user_id: int) -> Any:
     """The user row with this id if the account is active, else None."""
-    from app.auth.models import User
-
     user = db.session.get(User, user_id)
     return user if user is not None and user.active else None
 
@@ -82,13 +80,11 @@ def claims_expiry(claims: dict[str, Any]) -> datetime:
 
 def session_expiry() -> datetime:
     """When the longest-lived token of a session made now expires (its refresh token)."""
-    from app.timeutil import utcnow
-
     return utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
 
 
 def revoke_claims(claims: dict[str, Any]) -> None:
-    from app.auth.services import revoke_token
+    from app.auth.services import revoke_token  # in the function: services imports this module
 
     sub = str(claims.get("sub", ""))
     user_id = int(sub) if sub.isdigit() else None
@@ -97,7 +93,7 @@ def revoke_claims(claims: dict[str, Any]) -> None:
 
 def revoke_session(claims: dict[str, Any]) -> None:
     """Revoke every token of the login session of `claims` (both tokens carry the same sid)."""
-    from app.auth.services import revoke_token
+    from app.auth.services import revoke_token  # in the function: services imports this module
 
     sid = claims.get("sid")
     sub = str(claims.get("sub", ""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -52,12 +54,9 @@ def _submit_legacy(user: User, data: dict) -> Feedback:
 
 def submit(user: User, data: dict) -> tuple[Feedback, bool]:
     """Store a verdict. Returns (feedback, replaced)."""
-    correct: bool = data["correct"]
-    comment = data.get("comment")
     pid = data.get("prediction_id")
     if pid is None:
         return _submit_legacy(user, data), False
-
     pred = db.session.get(Prediction, pid)
     if pred is None:
         raise ApiError(404, f"Prediction {pid} does not exist.", "prediction_not_found")
@@ -68,15 +67,18 @@ def submit(user: User, data: dict) -> tuple[Feedback, bool]:
         raise ApiError(
             422, f"prediction {data['prediction']} does not match prediction {pid}.", "prediction_mismatch"
         )
-    label = _resolve_label(correct, data.get("label"), pred.predicted)
     values = {
         "user_id": user.id,
-        "correct": correct,
-        "label": label,
+        "correct": data["correct"],
+        "label": _resolve_label(data["correct"], data.get("label"), pred.predicted),
         "predicted": pred.predicted,
-        "comment": comment,
+        "comment": data.get("comment"),
     }
+    return _store_verdict(pid, values)
 
+
+def _store_verdict(pid: int, values: dict[str, Any]) -> tuple[Feedback, bool]:
+    """Insert the prediction's verdict, or replace the one it has. Returns (feedback, replaced)."""
     existing = db.session.scalar(select(Feedback).where(Feedback.prediction_id == pid))
     if existing is None:
         fb = Feedback(prediction_id=pid, source="api", **values)

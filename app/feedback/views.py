@@ -8,7 +8,9 @@ from app.auth.decorators import BEARER, login_required
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackInSchema, FeedbackListArgs, FeedbackOutSchema, FeedbackPageSchema
 from app.feedback.service import submit
+from app.metrics import record_feedback
 from app.pagination import paginate
+from app.realtime import notify_feedback_received
 
 blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdicts on predictions")
 
@@ -41,9 +43,6 @@ def post_feedback(data: dict):
 
 
 def _notify(fb: Feedback, replaced: bool) -> None:
-    from app.metrics import record_feedback
-    from app.realtime import notify_feedback_received
-
     record_feedback(fb.model_version or "unknown", fb.correct)
     notify_feedback_received(
         {

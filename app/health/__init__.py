@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 import marshmallow as ma
-from flask import Flask, current_app
+from flask import Flask
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from app.errors import ErrorBodySchema
-from app.extensions import db, limiter
+from app.api import ErrorBodySchema
+from app.extensions import api, db, limiter
+from app.state import ReadinessCheck, model_store_or_none, readiness_checks
 
 log = logging.getLogger(__name__)
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 
-ReadinessCheck = Callable[[], None]  # raises when the part is not ready
-
-
 def add_readiness_check(app: Flask, name: str, check: ReadinessCheck) -> None:
     """Register a part (e.g. the model store) that /health/ready must find working."""
-    app.extensions.setdefault("digitserve.readiness", {})[name] = check
+    readiness_checks(app)[name] = check
 
 
 class HealthSchema(ma.Schema):
@@ -57,7 +54,7 @@ def ready():
     """Readiness: the database and the model store answer. 503 names the failing part."""
     checks: dict[str, str] = {}
     failing: list[str] = []
-    parts = {"database": _database_check, **current_app.extensions.get("digitserve.readiness", {})}
+    parts = {"database": _database_check, **readiness_checks()}
     for name, check in parts.items():
         try:
             check()
@@ -70,7 +67,7 @@ def ready():
             log.warning("readiness check %s failed: %s: %s", name, type(exc).__name__, exc)
             checks[name] = f"error: {type(exc).__name__}"
             failing.append(name)
-    store = current_app.extensions.get("digitserve.models")
+    store = model_store_or_none()
     if store is not None and store.errors:
         # Reported, not failing: the last good version of each alias keeps serving. Which alias
         # only; the reasons are on /admin/models (admins).
@@ -88,3 +85,7 @@ def ready():
             },
         }, 503
     return {"status": "ready", "checks": checks}
+
+
+def init_health(app: Flask) -> None:
+    api.register_blueprint(blp)

@@ -11,20 +11,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.metrics.registry import (
+from app.metrics.collectors import (
     record_feedback,
     record_prediction,
     record_retrain,
     set_served_version,
 )
+from app.metrics.views import blp, install_request_hooks
 
 
 def init_metrics(app: Flask) -> None:
     """Add the request hooks and GET /metrics, unless METRICS_ENABLED is false."""
     if not app.config.get("METRICS_ENABLED", True):
         return
-    from app.metrics.views import blp, install_request_hooks
-
     install_request_hooks(app)
     app.register_blueprint(blp)
 

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from app.auth.decorators import admin_required
 from app.extensions import limiter
-from app.metrics.registry import HTTP_LATENCY, HTTP_REQUESTS, render
+from app.metrics.collectors import HTTP_LATENCY, HTTP_REQUESTS, render
 
 blp = Blueprint("metrics", __name__)
 

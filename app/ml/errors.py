@@ -1,7 +1,7 @@
-"""Image errors raised by :mod:`app.ml.preprocess`.
+"""Image errors raised by :mod:`app.ml.preprocess` and model-store errors.
 
-Each carries the HTTP status a web layer should answer with, so callers can
-map them without knowing the details of every failure mode.
+Each carries the HTTP status and error code the API answers with: one handler
+(app/errors.py) maps them all, so callers raise them and never re-map them.
 """
 
 from __future__ import annotations
@@ -62,12 +62,22 @@ class ModelError(Exception):
     http_status: int = 503
     code: str = "model_error"
 
+    @property
+    def message(self) -> str:
+        return str(self)
+
 
 class ModelNotFound(ModelError, LookupError):
     """No registered model version behind the requested alias or version."""
 
-    http_status = 404
-    code = "model_not_found"
+    # A service without its model is unavailable (503), not a missing resource: the client asked
+    # for a route that exists. The code is the one clients of /api/<version>/predict know.
+    http_status = 503
+    code = "model_unavailable"
+
+    @property
+    def message(self) -> str:
+        return f"{self} (run `flask models bootstrap`)."
 
 
 class ModelUnavailable(ModelError):

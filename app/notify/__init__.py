@@ -4,14 +4,14 @@ by a background deliverer (app/notify/deliverer.py). Features call `notify(event
 from __future__ import annotations
 
 from flask import Flask
-from flask_smorest import Api
 
 from app.notify.outbox import EVENTS, notify
 
 __all__ = ["EVENTS", "init_notify", "notify"]
 
 
-def init_notify(app: Flask, api: Api) -> None:
+def init_notify(app: Flask) -> None:
+    from app.extensions import api
     from app.notify.mail import mail
     from app.notify.views import blp
 

@@ -14,6 +14,7 @@ import uuid
 from flask import Flask
 
 from app.extensions import db
+from app.state import notify_deliverer, set_notify_deliverer
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +61,19 @@ _lock = threading.Lock()
 
 def ensure_deliverer(app: Flask) -> Deliverer:
     """This process's deliverer for `app`, started if it is not running (or was forked away)."""
-    current = app.extensions.get("digitserve.notify_deliverer")
+    current = notify_deliverer(app)
     if current is not None and current.pid == os.getpid() and current.thread.is_alive():
         return current
     with _lock:
-        current = app.extensions.get("digitserve.notify_deliverer")
+        current = notify_deliverer(app)
         if current is None or current.pid != os.getpid() or not current.thread.is_alive():
             current = Deliverer(app).start()
-            app.extensions["digitserve.notify_deliverer"] = current
+            set_notify_deliverer(app, current)
         return current
 
 
 def stop_deliverer(app: Flask) -> None:
-    current = app.extensions.pop("digitserve.notify_deliverer", None)
+    current = notify_deliverer(app)
+    set_notify_deliverer(app, None)
     if current is not None:
         current.stop()

@@ -4,6 +4,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.ml.tracking import bootstrap
+from app.state import model_store
+
 
 def register_cli(app: Flask) -> None:
     models = AppGroup("models", help="Train, register and inspect the digit models.")
@@ -12,8 +15,6 @@ def register_cli(app: Flask) -> None:
     @click.option("--limit", type=int, default=None, help="Train on a stratified subset (for quick tries).")
     def bootstrap_cmd(limit: int | None) -> None:
         """Train v1 and v2, log them to MLflow and register them (idempotent)."""
-        from app.ml.tracking import bootstrap
-
         cfg = current_app.config
         result = bootstrap(
             cfg["MLFLOW_TRACKING_URI"], limit=limit, model_name=cfg["MODEL_NAME"], log=click.echo
@@ -23,8 +24,7 @@ def register_cli(app: Flask) -> None:
     @models.command("list")
     def list_cmd() -> None:
         """Registered versions and the aliases pointing at them."""
-        store = current_app.extensions["digitserve.models"]
-        for row in store.versions():
+        for row in model_store().versions():
             click.echo(f"version {row['version']}: aliases={row['aliases']} run={row['run_id']}")
 
     app.cli.add_command(models)

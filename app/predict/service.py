@@ -17,11 +17,13 @@ from flask import current_app
 
 from app.errors import ApiError
 from app.extensions import db
+from app.filelock import nothing
 from app.metrics import record_prediction, set_served_version
 from app.ml.codec import image_to_bytes
-from app.ml.errors import ImageError, ModelNotFound
+from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
 from app.predict.models import Prediction
+from app.state import model_store, sqlite_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,6 @@ class AbChoice:
     arm: str
 
 
-def model_store() -> Any:
-    """The process's ModelStore (app.ml.store), created by init_predict."""
-    return current_app.extensions["digitserve.models"]
-
-
 def get_model(alias: str) -> Any:
     """The loaded model for an alias, after a cheap, rate-limited check for alias moves."""
     store = model_store()
@@ -52,15 +49,12 @@ def get_model(alias: str) -> Any:
         log.warning("model registry refresh failed; serving the loaded versions", exc_info=True)
     try:
         model = store.get(alias)
-    except ModelNotFound as exc:
-        raise ApiError(
-            503,
-            f"No model version has the alias {alias!r} yet (run `flask models bootstrap`).",
-            "model_unavailable",
-        ) from exc
+    except ModelNotFound:
+        raise  # answered by the one ML error handler (app/errors.py)
     except Exception as exc:  # noqa: BLE001 - registry unreachable and nothing loaded yet
+        # Callers see a plain message; the cause (addresses, paths) goes to the log only.
         log.exception("cannot load model alias %s", alias)
-        raise ApiError(503, f"Model {alias!r} is not available right now.", "model_unavailable") from exc
+        raise ModelUnavailable(f"Model {alias!r} is not available right now.") from exc
     set_served_version(alias, model.version)
     return model
 
@@ -69,7 +63,8 @@ def preprocess(upload: Upload) -> np.ndarray:
     try:
         return preprocess_image(upload.data, max_pixels=current_app.config["MAX_IMAGE_PIXELS"])
     except ImageError as exc:
-        raise ApiError(exc.http_status, exc.message, exc.code, {"filename": upload.filename}) from None
+        # Its own status and code; predict() keeps it as the answer for this one file.
+        raise ApiError.from_ml(exc, {"filename": upload.filename}) from None
 
 
 
@@ -79,13 +74,11 @@ def _commit_keeping_values() -> None:
     # just to read back the values written a moment ago (one extra query per request; about a
     # tenth of the request time under load). The rows are complete after the flush (ids
     # included), so keep them; the session's setting is restored for everything else.
-    from app.filelock import nothing
-
     session = db.session()
     previous = session.expire_on_commit
     session.expire_on_commit = False
     # SQLite: take the workers' fair write lock around the INSERT + COMMIT (app/filelock.py).
-    lock = current_app.extensions.get("digitserve.sqlite_write_lock")
+    lock = sqlite_write_lock()
     try:
         with lock.hold() if lock is not None else nothing():
             session.commit()

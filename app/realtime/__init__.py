@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from flask_jwt_extended import decode_token
 from flask_socketio import join_room
 from jwt import ExpiredSignatureError
@@ -24,17 +24,12 @@ from jwt import ExpiredSignatureError
 from socketio.exceptions import ConnectionRefusedError as ConnectionRefused
 
 from app.extensions import socketio
+from app.realtime.connections import SocketGuard
 from app.realtime.guard import forget, remember, session_room
+from app.realtime.rooms import ADMINS_ROOM, NAMESPACE, user_room
+from app.state import set_socket_guard, socket_guard
 
 log = logging.getLogger(__name__)
-
-NAMESPACE = "/"
-ADMINS_ROOM = "admins"
-
-
-def user_room(user_id: int | str) -> str:
-    return f"user:{user_id}"
-
 
 def init_realtime(app: Flask) -> None:
     """Register connect/disconnect handlers; call after socketio.init_app(app).
@@ -44,8 +39,6 @@ def init_realtime(app: Flask) -> None:
     """
     if socketio.server is None:
         raise RuntimeError("init_realtime() needs socketio.init_app(app) to have run first")
-    from app.realtime.connections import SocketGuard
-
     socketio.on_event("connect", _on_connect, namespace=NAMESPACE)
     socketio.on_event("disconnect", _on_disconnect, namespace=NAMESPACE)
     guard = SocketGuard(
@@ -54,8 +47,7 @@ def init_realtime(app: Flask) -> None:
         auth_timeout=app.config["SOCKET_AUTH_TIMEOUT"],
         proxy_count=app.config["PROXY_COUNT"],
     )
-    app.extensions["digitserve.realtime"] = True
-    app.extensions["digitserve.socket_guard"] = guard
+    set_socket_guard(app, guard)
 
 
 def _token_from(auth: Any) -> str | None:
@@ -66,6 +58,7 @@ def _token_from(auth: Any) -> str | None:
 
 def _authenticate(auth: Any) -> tuple[Any, dict]:
     """(active user, claims) for the handshake's access token; raises ConnectionRefused otherwise."""
+    # In the function: app.auth imports app.realtime.guard, which runs this package first.
     from app.auth.services import claims_revoked
     from app.auth.tokens import user_for_claims
 
@@ -89,10 +82,8 @@ def _authenticate(auth: Any) -> tuple[Any, dict]:
     return user, claims
 
 
-def _guard() -> Any:
-    from flask import current_app
-
-    return current_app.extensions.get("digitserve.socket_guard")
+def _guard() -> SocketGuard | None:
+    return socket_guard()
 
 
 def _on_connect(auth: Any = None) -> None:
@@ -111,8 +102,7 @@ def _on_connect(auth: Any = None) -> None:
         raise ConnectionRefused("Authentication is temporarily unavailable.") from None
     if guard is not None:
         guard.authenticated(request.sid, NAMESPACE)
-    from flask import current_app
-
+    # In the function: app.retrain's views reach app.predict.http, which imports this package.
     from app.retrain import relay
 
     relay.ensure_started(current_app._get_current_object())

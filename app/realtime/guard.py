@@ -21,6 +21,9 @@ from typing import Any
 from flask import Flask
 from socketio import Manager, RedisManager
 
+from app.extensions import socketio
+from app.realtime.rooms import ADMINS_ROOM, NAMESPACE, user_room
+
 log = logging.getLogger(__name__)
 
 REVOKE_EVENT = "__digitserve_revoke__"
@@ -50,8 +53,6 @@ class CheckedManager(Manager):
     app: Flask | None = None
 
     def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None, **kwargs):  # noqa: ANN001, ANN201 - python-socketio's signature
-        from app.realtime import ADMINS_ROOM
-
         room = to or room
         if event == REVOKE_EVENT:
             self._disconnect_room(namespace, room, data)
@@ -67,6 +68,7 @@ class CheckedManager(Manager):
         return super().emit(event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, **kwargs)
 
     def _admin_ok(self, socket_sid: str) -> bool:
+        # In the function: app.auth.services imports this module (disconnect_user).
         from app.auth.services import claims_revoked
         from app.auth.tokens import user_for_claims
 
@@ -109,9 +111,6 @@ def client_manager(app: Flask, redis_url: str | None, channel: str) -> Manager:
 
 
 def _revoke(room: str, reason: str) -> None:
-    from app.extensions import socketio
-    from app.realtime import NAMESPACE
-
     try:
         socketio.emit(REVOKE_EVENT, {"reason": reason}, to=room, namespace=NAMESPACE)
     except Exception as exc:  # noqa: BLE001 - the admin re-check still closes admin sockets
@@ -120,8 +119,6 @@ def _revoke(room: str, reason: str) -> None:
 
 def disconnect_user(user_id: int | str, reason: str) -> None:
     """Close every open socket of the user, on every worker."""
-    from app.realtime import user_room
-
     _revoke(user_room(user_id), reason)
 
 

@@ -9,7 +9,6 @@ from app.extensions import db
 from app.ml.registry import BASE_ALIAS
 from app.timeutil import utcnow
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "rejected")
 ACTIVE_STATUSES = ("queued", "running")
 LOCK_VALUE = "retrain"
 

@@ -29,6 +29,7 @@ from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, r
 from app.predict.models import Prediction
 from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
+from app.state import model_store, redis_client
 from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def dispatch(app: Flask, job_id: int) -> None:
         from rq import Queue
 
         # The app's client: bounded timeouts, so a stalled Redis turns into a quick 503.
-        queue = Queue(retrain_queue_name(app), connection=app.extensions["digitserve.redis"])
+        queue = Queue(retrain_queue_name(app), connection=redis_client(app))
         # The job row is the truth (status, lock, heartbeat); RQ only carries the id to a worker.
         queue.enqueue(
             "app.retrain.tasks.run_retrain_job",
@@ -203,7 +204,7 @@ def _emit_progress(job_id: int, pct: int, step: str) -> None:
 def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
     from app.realtime import notify_model_promoted
 
-    store = app.extensions["digitserve.models"]
+    store = model_store(app)
     try:
         store.refresh()  # this process serves the new version at once; others within the interval
     except Exception:  # noqa: BLE001 - the periodic refresh will retry
