@@ -61,10 +61,9 @@ def _assert_models_match(engine) -> None:  # noqa: ANN001
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from app import _import_models
+    import app.factory  # noqa: F401 - imports every model module, so metadata has every table
     from app.extensions import db
 
-    _import_models()
     with engine.connect() as conn, warnings.catch_warnings():
         # Expression indexes (lower(username)) cannot be reflected on SQLite: skipped, not a diff.
         warnings.simplefilter("ignore")

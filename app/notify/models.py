@@ -26,14 +26,6 @@ class Webhook(db.Model):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "events": list(self.events or []),
-            "created_by": self.created_by,
-            "created_at": self.created_at,
-        }
 
 
 class Delivery(db.Model):
@@ -65,17 +57,3 @@ class Delivery(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    def to_dict(self) -> dict:
-        return {
-            "id": self.id,
-            "delivery_id": self.uid,
-            "event": self.event,
-            "status": self.status,
-            "attempts": self.attempts,
-            "status_code": self.last_status_code,
-            "last_error": self.last_error,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "next_attempt_at": self.next_attempt_at if self.status == "pending" else None,
-            "delivered_at": self.delivered_at,
-        }

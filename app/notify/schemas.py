@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import validate
 
@@ -51,16 +53,27 @@ class WebhookPageSchema(PageSchema):
 
 class DeliverySchema(ma.Schema):
     id = ma.fields.Integer()
-    delivery_id = ma.fields.String(metadata={"description": "The X-Digitserve-Delivery header"})
+    delivery_id = ma.fields.String(
+        attribute="uid", metadata={"description": "The X-Digitserve-Delivery header"}
+    )
     event = ma.fields.String()
     status = ma.fields.String(metadata={"description": "pending, sending, delivered or failed"})
     attempts = ma.fields.Integer()
-    status_code = ma.fields.Integer(allow_none=True, metadata={"description": "Last HTTP status"})
+    status_code = ma.fields.Integer(
+        attribute="last_status_code", allow_none=True, metadata={"description": "Last HTTP status"}
+    )
     last_error = ma.fields.String(allow_none=True)
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
-    next_attempt_at = UtcDateTime(allow_none=True)
+    next_attempt_at = UtcDateTime(allow_none=True, metadata={"description": "While pending"})
     delivered_at = UtcDateTime(allow_none=True)
+
+
+    @ma.post_dump(pass_original=True)
+    def _next_attempt_only_while_pending(self, data: dict, row: Any, **_kw: Any) -> dict:
+        if row.status != "pending":
+            data["next_attempt_at"] = None
+        return data
 
 
 class DeliveryPageSchema(PageSchema):
@@ -69,5 +82,5 @@ class DeliveryPageSchema(PageSchema):
 
 class QueuedDeliverySchema(ma.Schema):
     id = ma.fields.Integer()
-    delivery_id = ma.fields.String()
+    delivery_id = ma.fields.String(attribute="uid")
     status = ma.fields.String()

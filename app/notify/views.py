@@ -41,7 +41,7 @@ def create_webhook(data: dict):
     hook = Webhook(url=data["url"], events=data["events"], secret=data["secret"], created_by=current_user.id)
     db.session.add(hook)
     db.session.commit()
-    return hook.to_dict()
+    return hook
 
 
 @blp.route("/webhooks", methods=["GET"])
@@ -51,7 +51,7 @@ def create_webhook(data: dict):
 @blp.doc(security=BEARER)
 def list_webhooks(args: dict):
     """Webhooks, oldest first, paginated (secrets are never returned)."""
-    return paginate(select(Webhook).order_by(Webhook.id), args, Webhook.to_dict)
+    return paginate(select(Webhook).order_by(Webhook.id), args)
 
 
 @blp.route("/webhooks/<int:webhook_id>", methods=["DELETE"])
@@ -75,7 +75,7 @@ def delete_webhook(webhook_id: int):
 def test_webhook(webhook_id: int):
     """Queue a `webhook.test` delivery; its outcome appears under /deliveries."""
     row = enqueue_test(_webhook(webhook_id))
-    return {"id": row.id, "delivery_id": row.uid, "status": row.status}
+    return row
 
 
 @blp.route("/webhooks/<int:webhook_id>/deliveries", methods=["GET"])
@@ -88,4 +88,4 @@ def list_deliveries(args: dict, webhook_id: int):
     """A webhook's deliveries, newest first: status, attempts, last HTTP status and error, times."""
     hook = _webhook(webhook_id)
     stmt = select(Delivery).where(Delivery.webhook_id == hook.id).order_by(Delivery.id.desc())
-    return paginate(stmt, args, Delivery.to_dict)
+    return paginate(stmt, args)
