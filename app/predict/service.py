@@ -67,8 +67,6 @@ def preprocess(upload: Upload) -> np.ndarray:
         raise ApiError.from_ml(exc, {"filename": upload.filename}) from None
 
 
-
-
 def _commit_keeping_values() -> None:
     # A commit expires every loaded attribute, so dumping the answer would re-SELECT each new row
     # just to read back the values written a moment ago (one extra query per request; about a
