@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from app.ml import data, families, realworld, tracking
+from app.ml.preprocess import preprocess_image
 from app.ml.runtime import DigitModel
 
 SHORT = {
@@ -72,8 +73,6 @@ def measure(family: str, *, limit: int | None = None) -> dict[str, Any]:
 
 
 def preprocess_ms() -> float:
-    from app.ml.preprocess import preprocess_image
-
     blobs = realworld.load().blobs
 
     def one(i: int) -> None:

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 
 from app.ml.codec import N_PIXELS
+from app.ml.errors import ImageError
+from app.ml.preprocess import preprocess_image
 from app.ml.synth import EVAL_PATH
 
 
@@ -50,9 +52,6 @@ def preprocessed() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _preprocessed_cached() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from app.ml.errors import ImageError
-    from app.ml.preprocess import preprocess_image
-
     s = load()
     X = np.zeros((len(s.blobs), N_PIXELS), np.float32)
     for i, blob in enumerate(s.blobs):

@@ -5,22 +5,20 @@ from __future__ import annotations
 
 from flask import Flask
 
+from app.extensions import api
+from app.notify.deliverer import ensure_deliverer
+from app.notify.mail import mail
 from app.notify.outbox import EVENTS, notify
+from app.notify.views import blp
 
 __all__ = ["EVENTS", "init_notify", "notify"]
 
 
 def init_notify(app: Flask) -> None:
-    from app.extensions import api
-    from app.notify.mail import mail
-    from app.notify.views import blp
-
     mail.init_app(app)
     api.register_blueprint(blp)
     if app.config["NOTIFY_DELIVERER"]:
 
         @app.before_request
         def _start_deliverer() -> None:
-            from app.notify.deliverer import ensure_deliverer
-
             ensure_deliverer(app)

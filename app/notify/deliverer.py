@@ -14,6 +14,7 @@ import uuid
 from flask import Flask
 
 from app.extensions import db
+from app.notify.outbox import deliver_due
 from app.state import notify_deliverer, set_notify_deliverer
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,6 @@ class Deliverer:
             self.thread.join(timeout)
 
     def tick(self) -> int:
-        from app.notify.outbox import deliver_due
-
         with self.app.app_context():
             try:
                 return deliver_due(self.owner)

@@ -10,6 +10,7 @@ from flask import current_app
 from flask_mail import Connection, Mail, Message
 from sqlalchemy import select
 
+from app.auth.models import User
 from app.extensions import db
 from app.notify.models import Delivery
 
@@ -57,8 +58,6 @@ def compose(event: str, payload: dict) -> tuple[str, str]:
 
 def email_rows(event: str, payload: dict) -> list[Delivery]:
     """One outbox row per active admin with an email address."""
-    from app.auth.models import User
-
     subject, text = compose(event, payload)
     body = json.dumps({"subject": subject, "text": text})
     admins = db.session.scalars(

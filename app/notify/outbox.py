@@ -14,7 +14,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
+from app.filelock import nothing
+from app.notify.mail import email_rows
 from app.notify.models import Delivery, Webhook
+from app.notify.send import send_delivery
 from app.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,6 @@ def notify(event: str, payload: dict) -> None:
             _webhook_row(h, event, payload) for h in db.session.scalars(select(Webhook)) if event in h.events
         ]
         if event in EMAIL_EVENTS and current_app.config.get("MAIL_SERVER"):
-            from app.notify.mail import email_rows
-
             rows += email_rows(event, payload)
         if rows:
             db.session.add_all(rows)
@@ -95,8 +96,6 @@ def _write(stmt: Any, tries: int = 3) -> int:
 
     Retried on a transient OperationalError (SQLite busy): losing an outcome after a successful
     send would mean sending it again once the lease expires."""
-    from app.filelock import nothing
-
     lock = current_app.extensions.get("digitserve.sqlite_write_lock")
     for attempt in range(tries):
         try:
@@ -157,8 +156,6 @@ def due_ids(limit: int) -> list[int]:
 
 def deliver_due(owner: str) -> int:
     """One bounded tick (at most NOTIFY_BATCH rows): claim, send, record. Returns rows sent."""
-    from app.notify.send import send_delivery
-
     cfg = current_app.config
     sent = 0
     for delivery_id in due_ids(cfg["NOTIFY_BATCH"]):

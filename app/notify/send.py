@@ -13,6 +13,8 @@ import urllib.request
 
 from flask import current_app
 
+from app.notify.mail import send_email
+
 SIGNATURE_HEADER = "X-Digitserve-Signature"
 EVENT_HEADER = "X-Digitserve-Event"
 DELIVERY_HEADER = "X-Digitserve-Delivery"
@@ -61,8 +63,6 @@ def post_webhook(
 def send_delivery(item: dict) -> tuple[bool, int | None, str | None]:
     cfg = current_app.config
     if item["kind"] == "email":
-        from app.notify.mail import send_email
-
         return send_email(item["recipient"], item["body"])
     if item["url"] is None:
         return False, None, "webhook deleted"

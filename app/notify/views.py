@@ -17,13 +17,12 @@ from app.notify.schemas import (
     WebhookSchema,
 )
 from app.pagination import PageArgs, paginate
+from app.security import DB_INT_MAX
 
 blp = Blueprint("notify", __name__, url_prefix="/admin", description="Webhooks and notifications (admin)")
 
 
 def _webhook(webhook_id: int) -> Webhook:
-    from app.security import DB_INT_MAX
-
     hook = db.session.get(Webhook, webhook_id) if webhook_id <= DB_INT_MAX else None
     if hook is None:
         raise ApiError(404, f"Webhook {webhook_id} does not exist.", "webhook_not_found")

@@ -14,6 +14,11 @@ import threading
 from flask import Flask
 from sqlalchemy import select
 
+from app.extensions import db, socketio
+from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
+from app.retrain.jobs import job_event
+from app.retrain.models import ACTIVE_STATUSES, RetrainJob
+
 log = logging.getLogger(__name__)
 POLL_S = 0.5
 _started: set[int] = set()
@@ -32,17 +37,11 @@ def ensure_started(app: Flask) -> None:
         if id(app) in _started:
             return
         _started.add(id(app))
-    from app.extensions import socketio
 
     socketio.start_background_task(_watch, app)
 
 
 def _watch(app: Flask) -> None:
-    from app.extensions import db, socketio
-    from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
-    from app.retrain.jobs import job_event
-    from app.retrain.models import ACTIVE_STATUSES, RetrainJob
-
     seen: dict[int, tuple[str, int, str | None]] = {}
     first = True
     while True:

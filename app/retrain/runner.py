@@ -23,10 +23,13 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.metrics import record_retrain
 from app.ml.codec import N_PIXELS, image_from_bytes
 from app.ml.registry import BASE_ALIAS
 from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, retrain
+from app.notify import notify
 from app.predict.models import Prediction
+from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
 from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
 from app.state import model_store, redis_client
@@ -196,30 +199,21 @@ def _progress(job_id: int, pct: int, step: str) -> None:
 
 
 def _emit_progress(job_id: int, pct: int, step: str) -> None:
-    from app.realtime import notify_retrain_progress
-
     notify_retrain_progress(job_id, pct, step)
 
 
 def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
-    from app.realtime import notify_model_promoted
-
     store = model_store(app)
     try:
         store.refresh()  # this process serves the new version at once; others within the interval
     except Exception:  # noqa: BLE001 - the periodic refresh will retry
         log.warning("refresh after promotion failed", exc_info=True)
     if alias:
-        from app.notify import notify
-
         notify_model_promoted(alias, version)
         notify("model.promoted", {"alias": alias, "version": version})
 
 
 def _finished(job_id: int, outcome: str, seconds: float) -> None:
-    from app.metrics import record_retrain
-    from app.realtime import notify_retrain_finished
-
     record_retrain(outcome, seconds)
     job = db.session.get(RetrainJob, job_id)
     if job is None:  # the row is gone (deleted while the job ran): nothing left to announce
@@ -228,6 +222,5 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
     db.session.refresh(job)
     payload = job_event(job)
     notify_retrain_finished(payload)
-    from app.notify import notify
 
     notify("retrain.finished", payload)

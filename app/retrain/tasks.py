@@ -10,6 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from app import create_app
+from app.extensions import db
+from app.retrain.jobs import claim
+from app.retrain.runner import run_job
+
 log = logging.getLogger(__name__)
 
 _app: Any = None
@@ -21,11 +26,6 @@ def set_app(app: Any) -> None:
 
 
 def run_retrain_job(job_id: int) -> str:
-    from app import create_app
-    from app.extensions import db
-    from app.retrain.jobs import claim
-    from app.retrain.runner import run_job
-
     app = _app or create_app()
     with app.app_context():
         # RQ forks a work horse per job: connections inherited from the parent are not ours.

@@ -20,6 +20,13 @@ import time
 
 from flask import Flask
 
+from app import create_app
+from app.extensions import db
+from app.retrain import tasks
+from app.retrain.jobs import claim, next_queued, reap_stale, update_job
+from app.retrain.runner import retrain_queue_name, run_job
+from app.timeutil import utcnow
+
 log = logging.getLogger("digitserve.retrain.worker")
 
 POLL_S = 0.5
@@ -35,10 +42,6 @@ def lower_priority(increment: int) -> None:
 
 
 def serve_embedded(app: Flask, stop: threading.Event) -> None:
-    from app.extensions import db
-    from app.retrain.jobs import claim, next_queued, reap_stale
-    from app.retrain.runner import run_job
-
     stale = app.config["RETRAIN_STALE_SECONDS"]
     reap_every = max(POLL_S, app.config["RETRAIN_HEARTBEAT_SECONDS"])
     last_reap = 0.0
@@ -73,10 +76,6 @@ def serve_embedded(app: Flask, stop: threading.Event) -> None:
 
 def _fail_on_exit(app: Flask, job_id: int) -> None:
     # Stopped mid-job (SIGTERM): say so now instead of leaving it to the stale-heartbeat check.
-    from app.extensions import db
-    from app.retrain.jobs import update_job
-    from app.timeutil import utcnow
-
     with app.app_context():
         db.session.rollback()
         update_job(
@@ -94,9 +93,6 @@ def serve_rq(app: Flask) -> None:
     from redis import Redis
     from rq import Queue, Worker
 
-    from app.retrain import tasks
-    from app.retrain.runner import retrain_queue_name
-
     tasks.set_app(app)
     connection = Redis.from_url(app.config["REDIS_URL"])
     queue = Queue(retrain_queue_name(app), connection=connection)
@@ -105,8 +101,6 @@ def serve_rq(app: Flask) -> None:
 
 
 def main() -> None:
-    from app import create_app
-
     app = create_app()
     lower_priority(int(os.environ.get("RETRAIN_NICE", "10")))
     if app.config["RETRAIN_EXECUTOR"] == "rq":

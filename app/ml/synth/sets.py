@@ -12,6 +12,9 @@ import numpy as np
 from PIL import Image
 
 from app.ml.codec import IMAGE_SIDE, N_PIXELS
+from app.ml.data import raw_split
+from app.ml.errors import BlankImage
+from app.ml.preprocess import preprocess_image
 from app.ml.synth import (
     ASSETS,
     EVAL_FONTS,
@@ -109,10 +112,6 @@ def _random_upload(ink: np.ndarray, rng: np.random.Generator) -> bytes:
 def make_train_set(
     seed: int = TRAIN_SEED, progress: Callable[[str], object] = print
 ) -> dict[str, np.ndarray]:
-    from app.ml.data import raw_split
-    from app.ml.errors import BlankImage
-    from app.ml.preprocess import preprocess_image
-
     rng = np.random.default_rng(seed)
     fonts_ = fonts(TRAIN_FONTS)
     progress(f"{len(fonts_)} training fonts")
