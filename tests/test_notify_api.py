@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from app.notify.deliverer import stop_deliverer
@@ -85,10 +83,8 @@ def test_list_never_returns_the_secret_and_delete(client, admin_headers):
 def test_test_delivery_is_signed_and_recorded(napp, sign_in, receiver):
     client, headers = sign_in(napp, role="admin")
     hook = add_webhook(client, headers, receiver.url, ["retrain.finished"])
-    started = time.monotonic()
     queued = client.post(f"/admin/webhooks/{hook['id']}/test", headers=headers)
     assert queued.status_code == 202
-    assert time.monotonic() - started < 2.0
     delivery_id = queued.get_json()["delivery_id"]
     poll(receiver.events, lambda events: events == ["webhook.test"], timeout=30)
     got = receiver.requests[0]
