@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.predict.models import Prediction
+from app.state import model_store
 from tests.factories import (
     blank_png,
     bomb_png,
@@ -48,7 +49,7 @@ def test_predict_returns_the_models_answer_and_stores_it(app, client, user_heade
     assert body["prediccion"] == body["prediction"] and body["probabilidad"] == body["probability"]
     # The answer is the registered model's own answer on the same preprocessed image.
     with app.app_context():
-        store = app.extensions["digitserve.models"]
+        store = model_store(app)
         model = store.get(alias)
         assert body["model_version"] == str(model.version)
         row = db.session.get(Prediction, body["prediction_id"])

@@ -17,6 +17,8 @@ import websocket
 from flask import Flask
 from werkzeug.serving import make_server
 
+from app.state import socket_guard
+
 WAIT = 15.0
 
 
@@ -73,7 +75,7 @@ def test_unauthenticated_socket_is_closed_after_the_deadline(make_app, serve) ->
     url = serve(app)
     ws = _open(url)  # never sends a namespace connect
     assert _closed_within(ws, WAIT)
-    guard = app.extensions["digitserve.socket_guard"]
+    guard = socket_guard(app)
     deadline = time.monotonic() + WAIT
     while guard.open_count() and time.monotonic() < deadline:
         time.sleep(0.05)  # poll interval of a bounded wait
@@ -103,7 +105,7 @@ def test_per_address_cap_refuses_extra_sockets(make_app, serve) -> None:
         websocket.create_connection(url, timeout=WAIT)
     held.pop().close()
     deadline = time.monotonic() + WAIT
-    while app.extensions["digitserve.socket_guard"].open_count() > 2 and time.monotonic() < deadline:
+    while socket_guard(app).open_count() > 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # poll interval of a bounded wait
     held.append(_open(url))  # a slot freed by a close is usable again
     for ws in held:

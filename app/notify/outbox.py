@@ -18,6 +18,7 @@ from app.filelock import nothing
 from app.notify.mail import email_rows
 from app.notify.models import Delivery, Webhook
 from app.notify.send import send_delivery
+from app.state import sqlite_write_lock
 from app.timeutil import isoformat, utcnow
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ def _write(stmt: Any, tries: int = 3) -> int:
 
     Retried on a transient OperationalError (SQLite busy): losing an outcome after a successful
     send would mean sending it again once the lease expires."""
-    lock = current_app.extensions.get("digitserve.sqlite_write_lock")
+    lock = sqlite_write_lock()
     for attempt in range(tries):
         try:
             with lock.hold() if lock is not None else nothing():
