@@ -142,7 +142,7 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     job_id, note, req = job.id, (job.params or {}).get("note"), request_for(app, job)
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
-    _emit_progress(job_id, 1, "collecting feedback")
+    notify_retrain_progress(job_id, 1, "collecting feedback")
     X, y, ids, times = feedback_examples()
     req = replace(req, extra_X=X, extra_y=y, feedback_ids=ids, feedback_times=times)
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
@@ -194,12 +194,8 @@ def _heartbeat(app: Flask, job_id: int, stop: threading.Event) -> None:
 
 def _progress(job_id: int, pct: int, step: str) -> None:
     update_job(job_id, progress=int(pct), step=step[:128])
-    _emit_progress(job_id, int(pct), step)
+    notify_retrain_progress(job_id, int(pct), step)
     log.info("retrain job %s: %d%% %s", job_id, pct, step)
-
-
-def _emit_progress(job_id: int, pct: int, step: str) -> None:
-    notify_retrain_progress(job_id, pct, step)
 
 
 def _after_promotion(app: Flask, alias: str | None, version: str) -> None:
@@ -222,5 +218,4 @@ def _finished(job_id: int, outcome: str, seconds: float) -> None:
     db.session.refresh(job)
     payload = job_event(job)
     notify_retrain_finished(payload)
-
     notify("retrain.finished", payload)
