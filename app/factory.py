@@ -41,6 +41,7 @@ from app.predict import init_predict
 from app.realtime import init_realtime
 from app.realtime.guard import client_manager
 from app.retrain import init_retrain
+from app.review import init_review
 from app.security import init_security
 from app.startup import run_startup
 from app.state import set_redis_client, set_sqlite_write_lock
@@ -77,6 +78,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_predict,
     init_ab,
     init_feedback,
+    init_review,
     init_retrain,
     init_notify,
     init_web,

@@ -68,3 +68,54 @@ def centre_of_mass(a: Any) -> tuple[float, float]:
     ys, xs = np.mgrid[: a.shape[0], : a.shape[1]]
     m = a.sum()
     return float((a * ys).sum() / m), float((a * xs).sum() / m)
+
+
+def store_prediction(
+    app: Any,
+    user_id: int,
+    predicted: int,
+    probability: float = 0.5,
+    pixels: Any = None,
+    arm: str | None = "v1",
+) -> int:
+    """A stored prediction row of `user_id` (as the predict path writes it) with a chosen answer and
+    probability, for tests that need many or exactly-confident predictions; its id. `pixels`: a
+    28x28 float image (blank if None)."""
+    import hashlib
+
+    import numpy as np
+
+    from app.extensions import db
+    from app.ml.codec import image_to_bytes
+    from app.predict.models import Prediction
+
+    image = image_to_bytes(np.zeros((28, 28), np.float32) if pixels is None else pixels)
+    with app.app_context():
+        probs = [(1.0 - probability) / 9] * 10
+        probs[predicted] = probability
+        p = Prediction(
+            user_id=user_id,
+            model_name="digit-classifier",
+            model_alias=arm or "v1",
+            model_version="1",
+            ab_experiment="v1-vs-v2" if arm else None,
+            ab_arm=arm,
+            predicted=predicted,
+            probability=probability,
+            probabilities=probs,
+            image=image,
+            image_sha256=hashlib.sha256(image).hexdigest(),
+            latency_ms=1.0,
+        )
+        db.session.add(p)
+        db.session.commit()
+        return p.id
+
+
+def give_verdict(client: Any, headers: dict, prediction_id: int, predicted: int, label: int) -> dict:
+    """POST /feedback saying the prediction (answer `predicted`) is `label`; must answer 200/201."""
+    correct = label == predicted
+    body = {"prediction_id": prediction_id, "correct": correct, "label": None if correct else label}
+    resp = client.post("/feedback", headers=headers, json=body)
+    assert resp.status_code in (200, 201), resp.get_json()
+    return resp.get_json()

@@ -27,6 +27,12 @@ class Feedback(db.Model):
     source: Mapped[str] = mapped_column(String(16), default="api")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Label review (app/feedback/suspicion.py flags, app/review decides): "none" (never flagged),
+    # "pending" (flagged, waiting for an admin), "accepted", "rejected". See REVIEW_STATES below.
+    review: Mapped[str] = mapped_column(String(16), default="none", server_default="none", index=True)
+    review_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     prediction: Mapped[Prediction | None] = relationship(Prediction, lazy="joined")
 
@@ -42,15 +48,33 @@ class Feedback(db.Model):
 
     @property
     def counted(self) -> bool:
-        return self.prediction is not None and self.prediction.user_id == self.user_id
+        return (
+            self.prediction is not None
+            and self.prediction.user_id == self.user_id
+            and self.review != "rejected"
+        )
 
     @property
     def usable_for_training(self) -> bool:
-        return self.counted and self.label is not None
+        return self.counted and self.label is not None and self.review in TRAINING_REVIEW_STATES
 
 
 # The one rule for which feedback counts anywhere (report, A/B bandit, retraining): a verdict on a
 # stored prediction, given by the user that prediction belongs to. Legacy verdicts without a
 # prediction id (or any row that breaks the rule) are kept but never counted, so nobody can move
 # the figures or the training data with verdicts on predictions they never made.
-COUNTED_FEEDBACK = and_(Feedback.prediction_id == Prediction.id, Feedback.user_id == Prediction.user_id)
+# An admin's rejection (app/review) takes a verdict out of everything, like a legacy one.
+COUNTED_FEEDBACK = and_(
+    Feedback.prediction_id == Prediction.id,
+    Feedback.user_id == Prediction.user_id,
+    Feedback.review != "rejected",
+)
+
+REVIEW_STATES = ("none", "pending", "accepted", "rejected")
+# Counted verdicts that may train: a flagged ("pending") label waits for an admin's accept. Pending
+# ones still count in the report and the bandit: the flag is a suspicion, not a finding, and the
+# flagged verdicts are mostly the model's confident mistakes, which the figures must not hide.
+TRAINING_REVIEW_STATES = ("none", "accepted")
+TRAINABLE_FEEDBACK = and_(
+    COUNTED_FEEDBACK, Feedback.label.is_not(None), Feedback.review.in_(TRAINING_REVIEW_STATES)
+)

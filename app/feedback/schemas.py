@@ -65,6 +65,12 @@ class FeedbackOutSchema(ma.Schema):
         metadata={"description": "False for verdicts without a prediction_id: kept, never counted"}
     )
     usable_for_training = ma.fields.Boolean()
+    review = ma.fields.String(
+        metadata={
+            "description": "none; pending (flagged: waits for an admin, does not train yet); accepted; rejected"
+        }
+    )
+    review_reason = ma.fields.String(allow_none=True)
     message = ma.fields.String()
 
 

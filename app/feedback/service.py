@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -11,6 +12,7 @@ from app.auth.models import User
 from app.errors import ApiError
 from app.extensions import db
 from app.feedback.models import Feedback
+from app.feedback.suspicion import OUTLIER_USER, flag_reason, flag_user_history
 from app.predict.models import Prediction
 from app.timeutil import utcnow
 
@@ -67,14 +69,25 @@ def submit(user: User, data: dict) -> tuple[Feedback, bool]:
         raise ApiError(
             422, f"prediction {data['prediction']} does not match prediction {pid}.", "prediction_mismatch"
         )
+    label = _resolve_label(data["correct"], data.get("label"), pred.predicted)
+    # A new verdict is a new label: it is judged afresh, whatever an admin decided on the old one.
+    reason = flag_reason(pred, user.id, data["correct"], current_app.config)
     values = {
         "user_id": user.id,
         "correct": data["correct"],
-        "label": _resolve_label(data["correct"], data.get("label"), pred.predicted),
+        "label": label,
         "predicted": pred.predicted,
         "comment": data.get("comment"),
+        "review": "pending" if reason else "none",
+        "review_reason": reason,
+        "reviewed_by": None,
+        "reviewed_at": None,
     }
-    return _store_verdict(pid, values)
+    fb, replaced = _store_verdict(pid, values)
+    if reason == OUTLIER_USER:
+        flag_user_history(user.id)
+        db.session.refresh(fb)
+    return fb, replaced
 
 
 def _store_verdict(pid: int, values: dict[str, Any]) -> tuple[Feedback, bool]:

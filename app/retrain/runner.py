@@ -19,16 +19,14 @@ from typing import Any
 
 import numpy as np
 from flask import Flask
-from sqlalchemy import select
 
 from app.extensions import db
-from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.feedback.training import training_feedback
 from app.metrics import record_retrain
 from app.ml.codec import N_PIXELS, image_from_bytes
 from app.ml.registry import BASE_ALIAS
 from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, retrain
 from app.notify import notify
-from app.predict.models import Prediction
 from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
 from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
@@ -69,14 +67,10 @@ def dispatch(app: Flask, job_id: int) -> None:
     # "process": the embedded retrain process polls the database; nothing to send.
 
 
-def feedback_examples() -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
-    """Every stored prediction image with a labelled verdict: (X, y, feedback ids, times)."""
-    rows = db.session.execute(
-        select(Feedback.id, Feedback.label, Feedback.created_at, Prediction.image)
-        .join(Prediction, COUNTED_FEEDBACK)
-        .where(Feedback.label.is_not(None))
-        .order_by(Feedback.created_at, Feedback.id)
-    ).all()
+def feedback_examples(user_cap: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:
+    """The stored prediction image of every trainable verdict, at most `user_cap` per user
+    (app/feedback/training.py): (X, y, feedback ids, times)."""
+    rows = db.session.execute(training_feedback(user_cap)).all()
     if not rows:
         return np.zeros((0, N_PIXELS), np.float32), np.zeros(0, np.int64), [], []
     X = np.stack([image_from_bytes(r.image).reshape(N_PIXELS) for r in rows])
@@ -143,7 +137,7 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
     notify_retrain_progress(job_id, 1, "collecting feedback")
-    X, y, ids, times = feedback_examples()
+    X, y, ids, times = feedback_examples(app.config["FEEDBACK_USER_CAP"])
     req = replace(req, extra_X=X, extra_y=y, feedback_ids=ids, feedback_times=times)
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
     result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
