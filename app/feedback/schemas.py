@@ -67,7 +67,7 @@ class FeedbackOutSchema(ma.Schema):
     usable_for_training = ma.fields.Boolean()
     review = ma.fields.String(
         metadata={
-            "description": "none; pending (flagged: waits for an admin, does not train yet); accepted; rejected"
+            "description": "none; pending (flagged, waits for an admin, not trained yet); accepted; rejected"
         }
     )
     review_reason = ma.fields.String(allow_none=True)
