@@ -152,10 +152,12 @@ class Config:
     FEEDBACK_USER_CAP = _env_int("FEEDBACK_USER_CAP", 20)
     # A "wrong" verdict on a prediction at least this probable waits for an admin's review.
     REVIEW_CONFIDENCE = _env_float("REVIEW_CONFIDENCE", 0.95)
-    # A user with at least REVIEW_MIN_VERDICTS verdicts whose disagreements are this improbable
-    # (one-sided binomial tail) at the other users' rate is an outlier: their "wrong" verdicts wait.
+    # A user with at least REVIEW_MIN_VERDICTS verdicts (and as many from the other users) whose
+    # disagreements are this improbable (one-sided binomial tail) at the other users' rate is an
+    # outlier: their "wrong" verdicts wait.
     REVIEW_MIN_VERDICTS = _env_int("REVIEW_MIN_VERDICTS", 10)
     REVIEW_OUTLIER_ALPHA = _env_float("REVIEW_OUTLIER_ALPHA", 0.001)
+
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
     RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None

@@ -75,6 +75,7 @@ def test_confident_contradiction_is_flagged_and_a_new_verdict_reevaluates(rv_app
     body = give_verdict(client, headers, pred["prediction_id"], pred["prediction"], wrong)
     assert body["review"] == "pending" and body["review_reason"] == "confident_contradiction"
     assert body["counted"] is True and body["usable_for_training"] is False
+    assert "waits for an admin's review" in body["message"]
 
     queue = _queue(admin_client, admin)
     assert [item["id"] for item in queue["items"]] == [body["id"]]
@@ -119,6 +120,13 @@ def test_outlier_user_is_flagged_and_normal_users_are_not(rv_app, new_user):
     assert sorted(item["id"] for item in queue["items"]) == sorted(a["id"] for a in answers)
     assert not set(normal_ids) & {item["id"] for item in queue["items"]}
     assert {item["review_reason"] for item in queue["items"]} == {"outlier_user"}
+
+
+def test_without_other_users_to_compare_with_nobody_is_an_outlier(rv_app, new_user):
+    client, headers, user_id = new_user()
+    for i in range(12):
+        pid = store_prediction(rv_app, user_id, predicted=i % 10)
+        assert give_verdict(client, headers, pid, i % 10, (i + 2) % 10)["review"] == "none"
 
 
 def _confident_mistakes(rv_app, client, headers, user_id: int, indices: range) -> list[dict]:

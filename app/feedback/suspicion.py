@@ -9,7 +9,8 @@ into the training data. Two reasons, checked in this order:
 The outlier test is a one-sided exact binomial test: with the other users' disagreement rate p
 (Laplace-smoothed, (k + 1) / (n + 2), so an empty or spotless population is not a rate of 0),
 how likely is it that a user with n verdicts disagrees k times or more? Below
-REVIEW_OUTLIER_ALPHA, and with at least REVIEW_MIN_VERDICTS verdicts, the user is an outlier.
+REVIEW_OUTLIER_ALPHA, with at least REVIEW_MIN_VERDICTS verdicts of the user's and as many of
+the other users', the user is an outlier.
 A binomial tail rather than a z-score of per-user rates: it weighs a user's evidence by their
 count (3 of 3 wrong is weak, 30 of 30 is not) without any normal approximation, and it needs
 only the population's totals, which one aggregate query gives.
@@ -66,7 +67,9 @@ def is_outlier(user_id: int, prediction_id: int, min_verdicts: int, alpha: float
     """Is the user, counting this new disagreement, an outlier? (See the module's docstring.)"""
     n_user, k_user, n_rest, k_rest = disagreement_counts(user_id, prediction_id)
     n, k = n_user + 1, k_user + 1
-    if n < min_verdicts:
+    # Too few of their own verdicts to judge, or too few of everyone else's to compare with (the
+    # first user of a deployment is nobody's outlier).
+    if n < min_verdicts or n_rest < min_verdicts:
         return False
     p_rest = (k_rest + 1) / (n_rest + 2)
     return float(binom.sf(k - 1, n, p_rest)) < alpha

@@ -38,6 +38,8 @@ def post_feedback(data: dict):
         fb.message = "Replaced your earlier feedback on this prediction."
     else:
         fb.message = "Feedback stored."
+    if fb.review == "pending":
+        fb.message += " It waits for an admin's review before it is used for retraining."
     _notify(fb, replaced)
     return fb, 200 if replaced else 201
 
