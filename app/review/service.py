@@ -7,10 +7,12 @@ from sqlalchemy import Select, select, update
 from app.errors import ApiError
 from app.extensions import db
 from app.feedback.models import Feedback
-from app.security import DB_INT_MAX
 from app.timeutil import utcnow
 
 DECIDED = {"accept": "accepted", "reject": "rejected"}
+# feedback.id is an INTEGER column: no row has a larger id, and PostgreSQL would refuse (not just
+# miss) a larger one in a comparison; so larger ids are "not found" without asking.
+FEEDBACK_ID_MAX = 2**31 - 1
 
 
 def review_query(status: str) -> Select:
@@ -28,7 +30,7 @@ def review_query(status: str) -> Select:
 def decide(feedback_id: int, decision: str, admin_id: int) -> Feedback:
     """Accept or reject a pending verdict. Repeating the decision it already has answers it
     unchanged (a double click, a retried request); anything else not pending is 409."""
-    fb = db.session.get(Feedback, feedback_id) if feedback_id <= DB_INT_MAX else None
+    fb = db.session.get(Feedback, feedback_id) if feedback_id <= FEEDBACK_ID_MAX else None
     if fb is None:
         raise ApiError(404, f"Feedback {feedback_id} does not exist.", "feedback_not_found")
     state = DECIDED[decision]
