@@ -85,6 +85,12 @@ def default_mlflow_uri() -> str:
     return default_tracking_uri(BASE_DIR)
 
 
+def check_feedback_cap(cfg: dict) -> None:
+    cap = cfg.get("FEEDBACK_USER_CAP")
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise ConfigError(f"FEEDBACK_USER_CAP must be an integer >= 1, got {cap!r}")
+
+
 class Config:
     """Values shared by every environment; read when the class body runs."""
 
@@ -146,6 +152,9 @@ class Config:
     AB_ARMS = os.environ.get("AB_ARMS", "v1:0.5,v2:0.5")
     AB_MODE = os.environ.get("AB_MODE", "sticky")
     AB_EXPERIMENT = os.environ.get("AB_EXPERIMENT", "v1-vs-v2")
+    # How many verdicts one user weighs at most, per arm (per version in the report): their first
+    # FEEDBACK_USER_CAP count in Thompson posteriors and report figures, later ones do not.
+    FEEDBACK_USER_CAP = _env_int("FEEDBACK_USER_CAP", 20)
 
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
@@ -205,6 +214,7 @@ class Config:
         Every environment refuses a published secret (the old development default, placeholders):
         a token signed with it would be accepted by anyone's copy of the service.
         """
+        check_feedback_cap(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key)
             if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
@@ -237,6 +247,7 @@ class ProductionConfig(Config):
         # In the function: importing app.auth runs the whole auth package, which imports this module.
         from app.auth.strength import secret_problem
 
+        check_feedback_cap(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
             problem = "missing" if not value else secret_problem(value)

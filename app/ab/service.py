@@ -13,7 +13,7 @@ from sqlalchemy import case, func, select
 from app.ab.models import AbSetting
 from app.config import ConfigError
 from app.extensions import db
-from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.feedback.capped import capped_verdicts
 from app.predict.models import Prediction
 
 MODES = ("sticky", "thompson")
@@ -113,17 +113,18 @@ def sticky_arm(user_id: int | str, config: AbConfig) -> str:
     return live[-1].alias  # float rounding at the very top of the range
 
 
-def arm_feedback_counts(experiment: str) -> dict[str, tuple[int, int]]:
-    """{arm: (correct, incorrect)} from feedback on this experiment's predictions."""
+def arm_feedback_counts(experiment: str, cap: int | None = None) -> dict[str, tuple[int, int]]:
+    """{arm: (correct, incorrect)} from feedback on this experiment's predictions, each user's
+    first FEEDBACK_USER_CAP verdicts per arm only (app/feedback/capped.py)."""
+    verdicts = capped_verdicts(
+        Prediction.ab_arm, Prediction.ab_experiment == experiment, Prediction.ab_arm.is_not(None), cap=cap
+    )
     rows = db.session.execute(
         select(
-            Prediction.ab_arm,
-            func.sum(case((Feedback.correct.is_(True), 1), else_=0)),
-            func.sum(case((Feedback.correct.is_(False), 1), else_=0)),
-        )
-        .join(Feedback, COUNTED_FEEDBACK)
-        .where(Prediction.ab_experiment == experiment, Prediction.ab_arm.is_not(None))
-        .group_by(Prediction.ab_arm)
+            verdicts.c.key,
+            func.sum(case((verdicts.c.correct.is_(True), 1), else_=0)),
+            func.sum(case((verdicts.c.correct.is_(False), 1), else_=0)),
+        ).group_by(verdicts.c.key)
     ).all()
     return {arm: (int(ok or 0), int(bad or 0)) for arm, ok, bad in rows}
 
