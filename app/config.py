@@ -155,6 +155,9 @@ class Config:
     # How many verdicts one user weighs at most, per arm (per version in the report): their first
     # FEEDBACK_USER_CAP count in Thompson posteriors and report figures, later ones do not.
     FEEDBACK_USER_CAP = _env_int("FEEDBACK_USER_CAP", 20)
+    # Thompson mode: each process reads the arms' posterior counts (one aggregate over the
+    # experiment's feedback) at most this often, not on every /api/ab/predict; 0: every request.
+    AB_POSTERIOR_CACHE_SECONDS = _env_float("AB_POSTERIOR_CACHE_SECONDS", 1.0)
 
     RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
     RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.ab import stats
-from app.ab.service import AbConfig, Arm, arm_feedback_counts, sticky_arm, thompson_arm
+from app.ab.service import AbConfig, Arm, arm_feedback_counts, posterior_counts, sticky_arm, thompson_arm
 from app.extensions import db
 from app.notify.models import Delivery, Webhook
 from app.timeutil import utcnow
@@ -140,6 +140,7 @@ def test_one_users_poisoned_feedback_moves_report_figures_by_at_most_the_cap(app
 def test_thompson_allocation_moves_no_more_than_the_poisoners_cap(make_app, sign_in):
     app = make_app(
         AB_MODE="thompson",
+        AB_POSTERIOR_CACHE_SECONDS=0,  # every draw reads the counts as they are now
         PREDICT_V1_LIMIT="1000 per day",
         PREDICT_V2_LIMIT="1000 per day",
         RATELIMIT_DEFAULT="10000 per hour",
@@ -178,6 +179,19 @@ def test_thompson_allocation_moves_no_more_than_the_poisoners_cap(make_app, sign
     exp = report["experiments"][0]
     assert exp["exploratory"] is True and exp["winner"] is None and exp["srm"]["status"] == "not_applicable"
     assert report["comparison"]["verdict"].startswith("exploratory")
+
+
+def test_thompson_reads_the_posterior_at_most_once_per_cache_interval(make_app):
+    cached = make_app(AB_MODE="thompson", AB_POSTERIOR_CACHE_SECONDS=3600)
+    fresh = make_app(AB_MODE="thompson", AB_POSTERIOR_CACHE_SECONDS=0)
+    with cached.app_context():
+        assert posterior_counts("v1-vs-v2") == {}
+        (uid,) = add_users(1)
+        seed_ab_predictions(uid, "v2", [True, False, True])
+        assert posterior_counts("v1-vs-v2") == {}  # within the interval: the counts read before
+        assert arm_feedback_counts("v1-vs-v2") == {"v2": (2, 1)}
+    with fresh.app_context():
+        assert posterior_counts("v1-vs-v2") == {"v2": (2, 1)}
 
 
 def _assign(app, config: AbConfig, users: list[int], force: str | None = None) -> None:

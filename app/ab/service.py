@@ -15,6 +15,7 @@ from app.config import ConfigError
 from app.extensions import db
 from app.feedback.capped import capped_verdicts
 from app.predict.models import Prediction
+from app.state import ab_posterior_cache
 
 MODES = ("sticky", "thompson")
 SETTINGS_ID = 1
@@ -129,13 +130,23 @@ def arm_feedback_counts(experiment: str, cap: int | None = None) -> dict[str, tu
     return {arm: (int(ok or 0), int(bad or 0)) for arm, ok, bad in rows}
 
 
+def posterior_counts(experiment: str) -> dict[str, tuple[int, int]]:
+    """arm_feedback_counts, read at most once per AB_POSTERIOR_CACHE_SECONDS by this process: the
+    aggregate scans the experiment's feedback, too much for every request (a bandit a second
+    behind is as good)."""
+    cache = ab_posterior_cache()
+    if cache is None:
+        return arm_feedback_counts(experiment)
+    return cache.get(("ab-posterior", experiment), lambda: arm_feedback_counts(experiment))
+
+
 def thompson_arm(config: AbConfig, rng: random.Random | None = None) -> str:
     """Sample each arm's Beta(1 + correct, 1 + incorrect) posterior and take the best draw.
 
     Arms with weight 0 are switched off; weights play no other part in this mode.
     """
     rng = rng or random.SystemRandom()
-    counts = arm_feedback_counts(config.experiment)
+    counts = posterior_counts(config.experiment)
     best, best_draw = None, -1.0
     for arm in config.arms:
         if arm.weight <= 0:
