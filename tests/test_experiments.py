@@ -13,6 +13,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.ab import stats
+from app.ab.analysis import srm_check
+from app.ab.phases import Phase
 from app.ab.service import AbConfig, Arm, arm_feedback_counts, posterior_counts, sticky_arm, thompson_arm
 from app.extensions import db
 from app.notify.models import Delivery, Webhook
@@ -87,6 +89,19 @@ def test_srm_tests_by_hand_and_on_assignments():
     rng = random.Random(5)
     skewed = [0 if rng.random() < 0.4 else 1 for _ in range(3000)]
     assert stats.sequential_srm(skewed, [1, 1]) < stats.SRM_SEQ_ALPHA
+
+
+def test_srm_check_outcomes_by_phase_kind():
+    sticky = Phase(2, "sticky", (("v1", 0.25), ("v2", 0.75), ("v3", 0.0)), None, None, None, None)
+    fair = ["v1", "v2", "v2", "v2"] * 100
+    ok = srm_check(sticky, fair)
+    assert ok["status"] == "ok" and ok["observed_users"] == {"v1": 100, "v2": 300}
+    assert srm_check(sticky, fair + ["v3"])["status"] == "failing"  # a switched-off arm got a user
+    assert srm_check(sticky, [])["status"] == "insufficient_data"
+    bandit = Phase(1, "thompson", (("v1", 1.0), ("v2", 1.0)), None, None, None, None)
+    assert srm_check(bandit, ["v1"] * 90 + ["v2"] * 10)["status"] == "not_applicable"
+    unknown = Phase(1, "sticky", None, None, None, None, None)
+    assert srm_check(unknown, fair)["status"] == "not_applicable"
 
 
 def test_aa_simulation_names_at_most_5_percent_false_winners():
