@@ -85,6 +85,12 @@ def default_mlflow_uri() -> str:
     return default_tracking_uri(BASE_DIR)
 
 
+def check_feedback_cap(cfg: dict) -> None:
+    cap = cfg.get("FEEDBACK_USER_CAP")
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise ConfigError(f"FEEDBACK_USER_CAP must be an integer >= 1, got {cap!r}")
+
+
 class Config:
     """Values shared by every environment; read when the class body runs."""
 
@@ -146,10 +152,15 @@ class Config:
     AB_ARMS = os.environ.get("AB_ARMS", "v1:0.5,v2:0.5")
     AB_MODE = os.environ.get("AB_MODE", "sticky")
     AB_EXPERIMENT = os.environ.get("AB_EXPERIMENT", "v1-vs-v2")
-
-    # Clean labels (issue 14). The most verdicts one user contributes (newest first) to a retrain's
-    # feedback set (and, app/ab + app/admin, to the bandit posteriors and the report); 0: no cap.
+    # How many verdicts one user weighs at most (issue 14): per arm (per version in the report) their
+    # first FEEDBACK_USER_CAP count in Thompson posteriors and report figures; a retrain's feedback
+    # set takes their newest FEEDBACK_USER_CAP labels (app/feedback/training.py says why).
     FEEDBACK_USER_CAP = _env_int("FEEDBACK_USER_CAP", 20)
+    # Thompson mode: each process reads the arms' posterior counts (one aggregate over the
+    # experiment's feedback) at most this often, not on every /api/ab/predict; 0: every request.
+    AB_POSTERIOR_CACHE_SECONDS = _env_float("AB_POSTERIOR_CACHE_SECONDS", 1.0)
+
+    # Clean labels (issue 14), see FEEDBACK_USER_CAP above.
     # A "wrong" verdict on a prediction at least this probable waits for an admin's review.
     REVIEW_CONFIDENCE = _env_float("REVIEW_CONFIDENCE", 0.95)
     # A user with at least REVIEW_MIN_VERDICTS verdicts (and as many from the other users) whose
@@ -216,6 +227,7 @@ class Config:
         Every environment refuses a published secret (the old development default, placeholders):
         a token signed with it would be accepted by anyone's copy of the service.
         """
+        check_feedback_cap(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key)
             if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
@@ -248,6 +260,7 @@ class ProductionConfig(Config):
         # In the function: importing app.auth runs the whole auth package, which imports this module.
         from app.auth.strength import secret_problem
 
+        check_feedback_cap(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
             problem = "missing" if not value else secret_problem(value)

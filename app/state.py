@@ -32,6 +32,7 @@ _SOCKET_GUARD = "digitserve.socket_guard"
 _READINESS = "digitserve.readiness"
 _DUMMY_HASH = "digitserve.dummy_hash"
 _NOTIFY_DELIVERER = "digitserve.notify_deliverer"
+_AB_POSTERIORS = "digitserve.ab_posteriors"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -117,3 +118,12 @@ def set_notify_deliverer(app: Flask, deliverer: Deliverer | None) -> None:
         _extensions(app).pop(_NOTIFY_DELIVERER, None)
     else:
         _extensions(app)[_NOTIFY_DELIVERER] = deliverer
+
+
+def set_ab_posterior_cache(app: Flask, cache: TtlCache) -> None:
+    _extensions(app)[_AB_POSTERIORS] = cache
+
+
+def ab_posterior_cache(app: Flask | None = None) -> TtlCache | None:
+    """Thompson mode's per-process cache of the arms' capped feedback counts (init_ab)."""
+    return _extensions(app).get(_AB_POSTERIORS)

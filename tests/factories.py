@@ -119,3 +119,54 @@ def give_verdict(client: Any, headers: dict, prediction_id: int, predicted: int,
     resp = client.post("/feedback", headers=headers, json=body)
     assert resp.status_code in (200, 201), resp.get_json()
     return resp.get_json()
+def seed_ab_predictions(
+    user_id: int,
+    arm: str,
+    verdicts: list[bool | None],
+    experiment: str = "v1-vs-v2",
+    version: str = "1",
+    when: Any = None,
+) -> None:
+    """Inside an app context: one stored A/B prediction of `user_id` in `arm` per entry of
+    `verdicts`, judged by that user (True right, False wrong, None not judged); committed."""
+    from app.extensions import db
+    from app.feedback.models import Feedback
+    from app.predict.models import Prediction
+    from app.timeutil import utcnow
+
+    when = when or utcnow()
+    for i, verdict in enumerate(verdicts):
+        predicted = i % 10
+        p = Prediction(
+            user_id=user_id,
+            model_name="digit-classifier",
+            model_alias=arm,
+            model_version=version,
+            ab_experiment=experiment,
+            ab_arm=arm,
+            predicted=predicted,
+            probability=0.9,
+            probabilities=[0.1] * 10,
+            image=bytes(784),
+            image_sha256="0" * 64,
+            latency_ms=1.0,
+            created_at=when,
+        )
+        db.session.add(p)
+        if verdict is None:
+            continue
+        db.session.flush()
+        label = predicted if verdict else (predicted + 1) % 10
+        db.session.add(
+            Feedback(prediction_id=p.id, user_id=user_id, correct=verdict, label=label, predicted=predicted)
+        )
+    db.session.commit()
+
+
+def add_users(count: int) -> list[int]:
+    """Inside an app context: `count` new ordinary users; their ids."""
+    import uuid
+
+    from app.auth.services import create_user
+
+    return [create_user(f"u{uuid.uuid4().hex[:12]}", PASSWORD).id for _ in range(count)]

@@ -21,6 +21,7 @@ TABLES = {
     "feedback",
     "retrain_jobs",
     "ab_settings",
+    "ab_phases",
     "webhooks",
     "notification_outbox",
     "alembic_version",

@@ -181,7 +181,7 @@ def test_admin_page_uses_local_socketio_client(client) -> None:
 
 
 def test_scripts_never_use_inner_html_or_local_storage(client) -> None:
-    for name in ("api.js", "draw.js", "admin.js"):
+    for name in ("api.js", "draw.js", "admin.js", "admin_experiments.js"):
         resp = client.get(f"/web/static/js/{name}")
         source = resp.get_data(as_text=True)
         resp.close()

@@ -9,9 +9,10 @@ from flask import Flask
 
 from app.ab.service import MODES, parse_arms
 from app.ab.views import blp
+from app.auth.cache import TtlCache
 from app.config import ConfigError
 from app.extensions import api
-from app.state import model_store
+from app.state import model_store, set_ab_posterior_cache
 
 log = logging.getLogger(__name__)
 REGISTRY_CHECK_S = 10.0  # a registry that does not answer by then does not block start-up
@@ -23,6 +24,7 @@ def init_ab(app: Flask) -> None:
     parse_arms(app.config["AB_ARMS"])  # refuse to start on a malformed AB_ARMS
     if app.config["AB_MODE"] not in MODES:
         raise ConfigError(f"AB_MODE must be one of {MODES}, got {app.config['AB_MODE']!r}")
+    set_ab_posterior_cache(app, TtlCache(float(app.config["AB_POSTERIOR_CACHE_SECONDS"])))
     api.register_blueprint(blp)
 
 

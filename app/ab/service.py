@@ -13,8 +13,9 @@ from sqlalchemy import case, func, select
 from app.ab.models import AbSetting
 from app.config import ConfigError
 from app.extensions import db
-from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.feedback.capped import capped_verdicts
 from app.predict.models import Prediction
+from app.state import ab_posterior_cache
 
 MODES = ("sticky", "thompson")
 SETTINGS_ID = 1
@@ -113,19 +114,30 @@ def sticky_arm(user_id: int | str, config: AbConfig) -> str:
     return live[-1].alias  # float rounding at the very top of the range
 
 
-def arm_feedback_counts(experiment: str) -> dict[str, tuple[int, int]]:
-    """{arm: (correct, incorrect)} from feedback on this experiment's predictions."""
+def arm_feedback_counts(experiment: str, cap: int | None = None) -> dict[str, tuple[int, int]]:
+    """{arm: (correct, incorrect)} from feedback on this experiment's predictions, each user's
+    first FEEDBACK_USER_CAP verdicts per arm only (app/feedback/capped.py)."""
+    verdicts = capped_verdicts(
+        Prediction.ab_arm, Prediction.ab_experiment == experiment, Prediction.ab_arm.is_not(None), cap=cap
+    )
     rows = db.session.execute(
         select(
-            Prediction.ab_arm,
-            func.sum(case((Feedback.correct.is_(True), 1), else_=0)),
-            func.sum(case((Feedback.correct.is_(False), 1), else_=0)),
-        )
-        .join(Feedback, COUNTED_FEEDBACK)
-        .where(Prediction.ab_experiment == experiment, Prediction.ab_arm.is_not(None))
-        .group_by(Prediction.ab_arm)
+            verdicts.c.key,
+            func.sum(case((verdicts.c.correct.is_(True), 1), else_=0)),
+            func.sum(case((verdicts.c.correct.is_(False), 1), else_=0)),
+        ).group_by(verdicts.c.key)
     ).all()
     return {arm: (int(ok or 0), int(bad or 0)) for arm, ok, bad in rows}
+
+
+def posterior_counts(experiment: str) -> dict[str, tuple[int, int]]:
+    """arm_feedback_counts, read at most once per AB_POSTERIOR_CACHE_SECONDS by this process: the
+    aggregate scans the experiment's feedback, too much for every request (a bandit a second
+    behind is as good)."""
+    cache = ab_posterior_cache()
+    if cache is None:
+        return arm_feedback_counts(experiment)
+    return cache.get(("ab-posterior", experiment), lambda: arm_feedback_counts(experiment))
 
 
 def thompson_arm(config: AbConfig, rng: random.Random | None = None) -> str:
@@ -134,7 +146,7 @@ def thompson_arm(config: AbConfig, rng: random.Random | None = None) -> str:
     Arms with weight 0 are switched off; weights play no other part in this mode.
     """
     rng = rng or random.SystemRandom()
-    counts = arm_feedback_counts(config.experiment)
+    counts = posterior_counts(config.experiment)
     best, best_draw = None, -1.0
     for arm in config.arms:
         if arm.weight <= 0:

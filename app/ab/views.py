@@ -4,6 +4,7 @@ from flask import current_app, g
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
+from app.ab.phases import note_change
 from app.ab.schemas import AbSettingsSchema
 from app.ab.service import AbConfig, Arm, choose_arm, current_config, save_config, validate_arms
 from app.auth.decorators import BEARER, admin_required, login_required
@@ -57,7 +58,8 @@ def get_ab():
 @blp.alt_response(422, description="Negative weights, zero sum, or an alias not in the registry")
 @blp.doc(security=BEARER)
 def put_ab(data: dict):
-    """Change the arms, weights, mode or experiment at run time (admin)."""
+    """Change the arms, weights, mode or experiment at run time (admin). Any change starts a new
+    phase of the experiment; /admin/report analyses the current phase."""
     current = current_config()
     arms = tuple(Arm(a["alias"], float(a["weight"])) for a in data["arms"])
 
@@ -71,4 +73,5 @@ def put_ab(data: dict):
         raise invalid(f"Unknown model aliases {unknown}; registered aliases: {sorted(known)}")
     config = AbConfig(data.get("experiment") or current.experiment, data.get("mode") or current.mode, arms)
     current_app.logger.info("A/B settings changed by user %s: %s", current_user.id, config.to_dict())
+    note_change(current, config, current_user.id)  # new weights or mode: a new experiment phase
     return save_config(config, current_user.id).to_dict()

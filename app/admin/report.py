@@ -1,7 +1,10 @@
-"""Accuracy from feedback per model version and per A/B arm, with a significance test.
+"""Accuracy from feedback per model version and per A/B arm, and the experiment's analysis.
 
-Statistics are small closed forms (Wilson interval, pooled two-proportion z-test) so the
-figures can be checked by hand; math.erfc gives the normal tail.
+Every figure counts each user's first FEEDBACK_USER_CAP verdicts per version (per arm) only
+(app/feedback/capped.py). The per-row intervals are Wilson intervals (one look); the experiment
+comparison is anytime-valid (app/ab/analysis.py, docs/experiments.md), so refreshing the report
+after every feedback does not inflate false winners. The old fixed-horizon z-test is kept only
+in bench/aa_simulation.py, to show why it was replaced.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
+from app.ab.analysis import analyse_experiment
 from app.extensions import db
-from app.feedback.models import COUNTED_FEEDBACK, Feedback
+from app.feedback.capped import capped_verdicts
+from app.feedback.models import Feedback
 from app.predict.models import Prediction
 
 Z95 = 1.959963984540054
-ALPHA = 0.05
 
 
 def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float | None, float | None]:
@@ -28,18 +32,6 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float | None, float
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def two_proportion_z_test(k1: int, n1: int, k2: int, n2: int) -> tuple[float | None, float | None]:
-    """(z, two-sided p-value) for H0: p1 == p2, pooled standard error."""
-    if n1 == 0 or n2 == 0:
-        return None, None
-    pooled = (k1 + k2) / (n1 + n2)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if se == 0:
-        return 0.0, 1.0  # both arms all right (or all wrong): no evidence of a difference
-    z = (k1 / n1 - k2 / n2) / se
-    return z, math.erfc(abs(z) / math.sqrt(2))
 
 
 def _window(col: Any, since: datetime | None, until: datetime | None) -> list[Any]:
@@ -61,11 +53,13 @@ def _group_rows(
         .where(*extra, *_window(Prediction.created_at, since, until))
         .group_by(key)
     ).all()
+    verdicts = capped_verdicts(key, *extra, *_window(Feedback.created_at, since, until))
     judged = db.session.execute(
-        select(key, func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0)))
-        .join(Prediction, COUNTED_FEEDBACK)
-        .where(*extra, *_window(Feedback.created_at, since, until))
-        .group_by(key)
+        select(
+            verdicts.c.key,
+            func.count(),
+            func.sum(case((verdicts.c.correct.is_(True), 1), else_=0)),
+        ).group_by(verdicts.c.key)
     ).all()
     table: dict[str, dict[str, Any]] = {}
     for name, requests, latency, alias in served:
@@ -102,35 +96,33 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def compare_arms(arms: list[dict[str, Any]]) -> dict[str, Any] | None:
-    judged = sorted((a for a in arms if a["feedback"] > 0), key=lambda a: -a["feedback"])[:2]
-    if len(judged) < 2:
+def compare_arms(analysis: dict[str, Any]) -> dict[str, Any] | None:
+    """The `comparison` key, as before, now from the anytime-valid analysis of the current phase
+    (z and p_value stay for clients and are null: no fixed-horizon test is run any more)."""
+    diff = analysis["difference"]
+    if diff is None:
         return None
-    a, b = sorted(judged, key=lambda r: r["key"])
-    z, p = two_proportion_z_test(a["correct"], a["feedback"], b["correct"], b["feedback"])
-    if p is not None and p < ALPHA and a["accuracy"] != b["accuracy"]:
-        better = a if (a["accuracy"] or 0) > (b["accuracy"] or 0) else b
-        verdict = f"{better['key']} better at p<{ALPHA}"
-    else:
-        verdict = "no significant difference yet"
     return {
-        "arms": [a["key"], b["key"]],
-        "test": "two-proportion z-test (pooled, two-sided)",
-        "z": _round(z),
-        "p_value": p,
-        "alpha": ALPHA,
-        "difference": _round((a["accuracy"] or 0) - (b["accuracy"] or 0)),
-        "verdict": verdict,
+        "arms": diff["arms"],
+        "test": "anytime-valid confidence sequence on the per-user accuracy difference (current phase)",
+        "z": None,
+        "p_value": None,
+        "alpha": analysis["alpha"],
+        "difference": diff["estimate"],
+        "cs_low": diff["cs_low"],
+        "cs_high": diff["cs_high"],
+        "exploratory": analysis["exploratory"],
+        "verdict": analysis["verdict"],
     }
 
 
 def confusion_matrix(since: datetime | None, until: datetime | None) -> list[list[int]]:
     matrix = [[0] * 10 for _ in range(10)]
+    verdicts = capped_verdicts(Prediction.model_version, *_window(Feedback.created_at, since, until))
     rows = db.session.execute(
-        select(Feedback.label, Prediction.predicted, func.count())
-        .join(Prediction, COUNTED_FEEDBACK)
-        .where(Feedback.label.is_not(None), *_window(Feedback.created_at, since, until))
-        .group_by(Feedback.label, Prediction.predicted)
+        select(verdicts.c.label, verdicts.c.predicted, func.count())
+        .where(verdicts.c.label.is_not(None))
+        .group_by(verdicts.c.label, verdicts.c.predicted)
     ).all()
     for label, predicted, count in rows:
         if 0 <= label <= 9 and 0 <= predicted <= 9:
@@ -158,15 +150,12 @@ def _versions_per_arm(
 
 
 def build_report(since: datetime | None, until: datetime | None, experiment: str) -> dict[str, Any]:
-    total, correct = db.session.execute(
-        select(func.count(Feedback.id), func.sum(case((Feedback.correct.is_(True), 1), else_=0)))
-        .join(Prediction, COUNTED_FEEDBACK)
-        .where(*_window(Feedback.created_at, since, until))
-    ).one()
-    total, correct = int(total or 0), int(correct or 0)
     per_version = _group_rows(Prediction.model_version, since, until)
     for row in per_version:
         row["model_version"] = row["key"]
+    # The totals add up the capped per-version rows: one user weighs at most the cap per version.
+    total = sum(row["feedback"] for row in per_version)
+    correct = sum(row["correct"] for row in per_version)
     per_arm = _group_rows(
         Prediction.ab_arm,
         since,
@@ -179,6 +168,7 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         row["arm"] = row["key"]
         row["model_version"] = ", ".join(versions.get(row["key"], []))
     low, high = wilson_interval(correct, total)
+    analysis = analyse_experiment(experiment)
     report: dict[str, Any] = {
         "since": since,
         "until": until,
@@ -193,7 +183,8 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         "accuracy_ci": [_round(low), _round(high)] if total else None,
         "per_version": per_version,
         "per_arm": per_arm,
-        "comparison": compare_arms(per_arm),
+        "comparison": compare_arms(analysis),
+        "experiments": [analysis],
         "confusion_matrix": confusion_matrix(since, until),
     }
     if total == 0:

@@ -68,7 +68,71 @@ class ComparisonSchema(ma.Schema):
     p_value = ma.fields.Float(allow_none=True)
     alpha = ma.fields.Float()
     difference = ma.fields.Float(allow_none=True)
+    cs_low = ma.fields.Float(
+        allow_none=True, metadata={"description": "Confidence sequence on the difference"}
+    )
+    cs_high = ma.fields.Float(allow_none=True)
+    exploratory = ma.fields.Boolean()
     verdict = ma.fields.String()
+
+
+class CsPointSchema(ma.Schema):
+    at = UtcDateTime(metadata={"description": "Time of the verdict after which this point was taken"})
+    users = ma.fields.Integer()
+    n = ma.fields.Integer()
+    accuracy = ma.fields.Float(allow_none=True)
+    cs_low = ma.fields.Float(allow_none=True)
+    cs_high = ma.fields.Float(allow_none=True)
+
+
+class ExperimentArmSchema(ma.Schema):
+    arm = ma.fields.String()
+    weight = ma.fields.Float(allow_none=True)
+    assigned_users = ma.fields.Integer(metadata={"description": "Users who made a prediction in this arm"})
+    users = ma.fields.Integer(metadata={"description": "Users who sent counted feedback"})
+    n = ma.fields.Integer(metadata={"description": "Counted verdicts (each user's first FEEDBACK_USER_CAP)"})
+    correct = ma.fields.Integer()
+    accuracy = ma.fields.Float(allow_none=True)
+    cs_low = ma.fields.Float(
+        allow_none=True, metadata={"description": "Anytime-valid 95 % confidence sequence"}
+    )
+    cs_high = ma.fields.Float(allow_none=True)
+    history = ma.fields.List(ma.fields.Nested(CsPointSchema))
+
+
+class DifferenceSchema(ma.Schema):
+    arms = ma.fields.List(ma.fields.String(), metadata={"description": "[a, b]: the estimate is a - b"})
+    estimate = ma.fields.Float(allow_none=True)
+    cs_low = ma.fields.Float(allow_none=True)
+    cs_high = ma.fields.Float(allow_none=True)
+
+
+class PhaseSchema(ma.Schema):
+    number = ma.fields.Integer()
+    mode = ma.fields.String()
+    arms = ma.fields.List(ma.fields.Dict(), allow_none=True)
+    started_at = UtcDateTime(allow_none=True)
+    ended_at = UtcDateTime(allow_none=True)
+
+
+class ExperimentSchema(ma.Schema):
+    experiment = ma.fields.String()
+    phase = ma.fields.Integer(metadata={"description": "The current phase, which is analysed"})
+    mode = ma.fields.String()
+    started_at = UtcDateTime(allow_none=True)
+    exploratory = ma.fields.Boolean(
+        metadata={"description": "Bandit (Thompson) data: estimates biased, no winner"}
+    )
+    alpha = ma.fields.Float()
+    user_cap = ma.fields.Integer()
+    arms = ma.fields.List(ma.fields.Nested(ExperimentArmSchema))
+    difference = ma.fields.Nested(DifferenceSchema, allow_none=True)
+    winner = ma.fields.String(
+        allow_none=True, metadata={"description": "Null until the CS on the difference excludes 0"}
+    )
+    verdict = ma.fields.String()
+    srm = ma.fields.Dict(metadata={"description": "Sample-ratio-mismatch check: status ok/failing/..."})
+    previous_phases = ma.fields.List(ma.fields.Nested(PhaseSchema))
 
 
 class ReportSchema(ma.Schema):
@@ -93,6 +157,7 @@ class ReportSchema(ma.Schema):
     per_version = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     per_arm = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     comparison = ma.fields.Nested(ComparisonSchema, allow_none=True)
+    experiments = ma.fields.List(ma.fields.Nested(ExperimentSchema))
     confusion_matrix = ma.fields.List(ma.fields.List(ma.fields.Integer()))
     message = ma.fields.String()
 

@@ -65,7 +65,8 @@ def _report(args: dict) -> dict:
 @blp.alt_response(422, description="since/until is not an ISO date")
 @blp.doc(security=BEARER)
 def report(args: dict):
-    """Feedback totals and accuracy per model version and A/B arm, with a significance test."""
+    """Feedback totals and accuracy per model version and A/B arm, and the experiment's anytime-valid
+    analysis (`experiments`: confidence sequences, winner, SRM check). See docs/experiments.md."""
     return _report(args)
 
 
