@@ -23,6 +23,8 @@ TABLES = {
     "ab_settings",
     "webhooks",
     "notification_outbox",
+    "rollouts",
+    "shadow_predictions",
     "alembic_version",
 }
 
