@@ -219,3 +219,30 @@ def test_sequential_test_and_stage_rules():
     assert decide("full", weak, th).to_stage == "rolled_back"
     coin = Evidence(shadowed=500, agreed=400, only_candidate=30, only_baseline=30)
     assert decide("canary", coin, th).to_stage == "rolled_back"  # max_discordant: not shown better
+
+
+def test_retrain_hands_its_candidate_to_a_rollout(make_app, store_uri, sign_in):
+    from tests.conftest import TEMPLATE_LIMIT
+    from tests.polling import json_ok, poll
+
+    margin = {"RETRAIN_DATA_LIMIT": TEMPLATE_LIMIT, "RETRAIN_PROMOTION_MARGIN": -0.05}
+    app = make_app(MLFLOW_TRACKING_URI=store_uri, **margin, **FAST)
+    client, admin = sign_in(app, role="admin")
+    before = _aliases(store_uri)
+    bad = {"base": "v1", "rollout": True, "promote_to": "v2"}
+    assert client.post("/admin/retrain", headers=admin, json=bad).status_code == 422
+    resp = client.post("/admin/retrain", headers=admin, json={"base": "v1", "rollout": True})
+    assert resp.status_code == 202, resp.get_json()
+    job = poll(
+        lambda: json_ok(client.get(f"/admin/retrain/{resp.get_json()['job_id']}", headers=admin)),
+        lambda j: j["status"] in ("succeeded", "failed", "rejected"),
+        timeout=300,
+    )
+    assert job["status"] == "succeeded" and job["promoted"] is False, job
+    assert job["decision"].startswith(f"handed to rollout {job['metrics']['rollout_id']} on v1")
+    rollout = _get(client, admin, job["metrics"]["rollout_id"])
+    assert rollout["stage"] == "shadow" and rollout["source"] == "retrain"
+    assert rollout["candidate_version"] == job["registered_version"]
+    assert rollout["retrain_job_id"] == job["id"]
+    assert rollout["baseline_version"] == before["v1"]
+    assert _aliases(store_uri) == before  # nothing moved: the rollout decides
