@@ -164,7 +164,9 @@ def change_stage(rollout: Rollout, to: str, reason: str) -> bool:
 
 def advance(rollout: Rollout) -> str | None:
     """One decision on one active rollout; returns the stage it moved to, or None."""
-    decision = decide(rollout.stage, evidence.gather(rollout), rollout.thresholds)
+    # The row's own thresholds; a key added to the settings since it started takes its default.
+    thresholds = {**default_thresholds(), **(rollout.thresholds or {})}
+    decision = decide(rollout.stage, evidence.gather(rollout), thresholds)
     if decision.to_stage is None or not change_stage(rollout, decision.to_stage, decision.reason):
         return None
     return decision.to_stage
