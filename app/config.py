@@ -180,6 +180,20 @@ class Config:
     # (queue workers on REDIS_URL), "thread" (in the requesting process: tests, `flask run`).
     RETRAIN_EXECUTOR = os.environ.get("RETRAIN_EXECUTOR") or ("rq" if REDIS_URL else "process")
 
+    # Staged rollouts (app/rollout): the defaults of a rollout's thresholds (a request may set its
+    # own). alpha: error rate of the anytime-valid paired test; *_DISCORDANT: labelled images on
+    # which exactly one version is right, at least / at most; SHADOW_MIN: shadowed predictions
+    # before the canary; MIN_AGREEMENT: below it the shadow stage rolls back; CANARY_MIN /
+    # FULL_MIN: predictions the candidate must serve in those stages before moving on.
+    ROLLOUT_CANARY_SHARE = _env_float("ROLLOUT_CANARY_SHARE", 0.1)
+    ROLLOUT_ALPHA = _env_float("ROLLOUT_ALPHA", 0.05)
+    ROLLOUT_MIN_DISCORDANT = _env_int("ROLLOUT_MIN_DISCORDANT", 10)
+    ROLLOUT_MAX_DISCORDANT = _env_int("ROLLOUT_MAX_DISCORDANT", 500)
+    ROLLOUT_SHADOW_MIN = _env_int("ROLLOUT_SHADOW_MIN", 50)
+    ROLLOUT_MIN_AGREEMENT = _env_float("ROLLOUT_MIN_AGREEMENT", 0.5)
+    ROLLOUT_CANARY_MIN = _env_int("ROLLOUT_CANARY_MIN", 20)
+    ROLLOUT_FULL_MIN = _env_int("ROLLOUT_FULL_MIN", 20)
+
     # Email (Flask-Mail's standard settings); no MAIL_SERVER: no email is queued or sent.
     MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
     MAIL_PORT = _env_int("MAIL_PORT", 25)

@@ -24,6 +24,7 @@ import app.feedback.models  # noqa: F401
 import app.notify.models  # noqa: F401
 import app.predict.models  # noqa: F401
 import app.retrain.models  # noqa: F401
+import app.rollout.models  # noqa: F401
 from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
 from app.ab import init_ab
 from app.admin import init_admin
@@ -42,6 +43,7 @@ from app.realtime import init_realtime
 from app.realtime.guard import client_manager
 from app.retrain import init_retrain
 from app.review import init_review
+from app.rollout import init_rollout
 from app.security import init_security
 from app.startup import run_startup
 from app.state import set_redis_client, set_sqlite_write_lock
@@ -80,6 +82,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_feedback,
     init_review,
     init_retrain,
+    init_rollout,
     init_notify,
     init_web,
     init_served_by,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from app.ml.store import ModelStore
     from app.notify.deliverer import Deliverer
     from app.realtime.connections import SocketGuard
+    from app.rollout.serving import RolloutCache
 
 ReadinessCheck = Callable[[], None]  # raises when the part is not ready
 
@@ -33,6 +34,8 @@ _READINESS = "digitserve.readiness"
 _DUMMY_HASH = "digitserve.dummy_hash"
 _NOTIFY_DELIVERER = "digitserve.notify_deliverer"
 _AB_POSTERIORS = "digitserve.ab_posteriors"
+_ROLLOUT_CACHE = "digitserve.rollout_cache"
+_AFTER_FEEDBACK = "digitserve.after_feedback"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -127,3 +130,15 @@ def set_ab_posterior_cache(app: Flask, cache: TtlCache) -> None:
 def ab_posterior_cache(app: Flask | None = None) -> TtlCache | None:
     """Thompson mode's per-process cache of the arms' capped feedback counts (init_ab)."""
     return _extensions(app).get(_AB_POSTERIORS)
+def set_rollout_cache(app: Flask, cache: RolloutCache) -> None:
+    _extensions(app)[_ROLLOUT_CACHE] = cache
+
+
+def rollout_cache_or_none(app: Flask | None = None) -> RolloutCache | None:
+    """This process's cache of the active rollouts (app.rollout.serving), once init_rollout ran."""
+    return _extensions(app).get(_ROLLOUT_CACHE)
+
+
+def after_feedback_hooks(app: Flask | None = None) -> list[Callable[[], None]]:
+    """Called after each stored verdict (mutable; features append to it at init)."""
+    return _extensions(app).setdefault(_AFTER_FEEDBACK, [])

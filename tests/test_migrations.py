@@ -24,6 +24,8 @@ TABLES = {
     "ab_phases",
     "webhooks",
     "notification_outbox",
+    "rollouts",
+    "shadow_predictions",
     "alembic_version",
 }
 

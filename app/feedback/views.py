@@ -1,16 +1,22 @@
 from __future__ import annotations
 
+import logging
+
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from app.auth.decorators import BEARER, login_required
+from app.extensions import db
 from app.feedback.models import Feedback
 from app.feedback.schemas import FeedbackInSchema, FeedbackListArgs, FeedbackOutSchema, FeedbackPageSchema
 from app.feedback.service import submit
 from app.metrics import record_feedback
 from app.pagination import paginate
 from app.realtime import notify_feedback_received
+from app.state import after_feedback_hooks
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("feedback", __name__, url_prefix="/feedback", description="Verdicts on predictions")
 
@@ -41,7 +47,19 @@ def post_feedback(data: dict):
     if fb.review == "pending":
         fb.message += " It waits for an admin's review before it is used for retraining."
     _notify(fb, replaced)
+    _after_feedback()
     return fb, 200 if replaced else 201
+
+
+def _after_feedback() -> None:
+    # Features that act on new verdicts (app/rollout advances its rollouts on them). The verdict
+    # is committed already: a failing hook is logged, never the client's answer.
+    for hook in after_feedback_hooks():
+        try:
+            hook()
+        except Exception:  # noqa: BLE001
+            db.session.rollback()
+            log.exception("after-feedback hook %s failed", getattr(hook, "__name__", hook))
 
 
 def _notify(fb: Feedback, replaced: bool) -> None:

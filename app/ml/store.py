@@ -31,6 +31,8 @@ class ModelStore:
         self._client_obj: MlflowClient | None = None
         self._models: dict[str, DigitModel] = {}
         self._fitted: dict[str, Any] = {}  # version -> fitted pipeline (aliases may share one)
+        # Versions loaded by number (a rollout's candidate and baseline), kept while wanted.
+        self._by_version: dict[str, DigitModel] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
@@ -88,6 +90,33 @@ class ModelStore:
                 self._models[alias] = model
         return model
 
+    def get_version(self, version: str) -> DigitModel:
+        """A registered version by its number, loaded once (shares the fitted pipeline with any
+        alias serving it). Kept until ``retain_versions`` no longer lists it."""
+        version = str(version)
+        model = self._by_version.get(version)
+        if model is not None:
+            return model
+        with self._alias_lock(f"version:{version}"):
+            model = self._by_version.get(version)
+            if model is None:
+                try:
+                    mv = self._client.get_model_version(self.model_name, version)
+                except MlflowException as exc:
+                    if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                        raise ModelNotFound(f"no model version {version!r}") from None
+                    raise ModelUnavailable(f"model registry unavailable: {exc.message}") from exc
+                model = self._load(None, mv)
+                self._by_version[version] = model
+        return model
+
+    def retain_versions(self, keep: set[str]) -> None:
+        """Forget the by-number versions not in ``keep`` (their pipelines too, unless served)."""
+        with self._lock:
+            for version in [v for v in self._by_version if v not in keep]:
+                self._by_version.pop(version, None)
+            self._prune()
+
     def refresh(self) -> list[dict[str, Any]]:
         """Re-resolve every cached alias; returns the changes (and failures)."""
         changes: list[dict[str, Any]] = []
@@ -127,7 +156,7 @@ class ModelStore:
             self._refresh_lock.release()
 
     def _prune(self) -> None:
-        live = {m.version for m in self._models.values()}
+        live = {m.version for m in self._models.values()} | set(self._by_version)
         for version in [v for v in self._fitted if v not in live]:
             self._fitted.pop(version, None)
 

@@ -23,6 +23,7 @@ from app.ml.codec import image_to_bytes
 from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
 from app.predict.models import Prediction
+from app.rollout.serving import route, shadow_rows
 from app.state import model_store, sqlite_write_lock
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,9 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
     """Predict every upload with one vectorised model call and store one row per valid image.
 
     Returns, in upload order, a Prediction for each valid image and an ApiError for each
-    rejected one. Rejected uploads write nothing.
+    rejected one. Rejected uploads write nothing. When the alias has an active rollout
+    (app/rollout), the version it routes to serves and the other one scores the same batch
+    beside it: its answers are stored in the same commit and never returned.
     """
     started = time.perf_counter()
     images: list[np.ndarray] = []
@@ -101,33 +104,48 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
             outcomes.append(err)
     if not images:
         return outcomes
-    model = get_model(alias)
-    proba = np.asarray(model.predict_proba(np.stack(images)), dtype=np.float64)
+    alias_model = get_model(alias)
+    rt = route(alias, user_id, alias_model)
+    model = rt.served if rt is not None else alias_model
+    batch = np.stack(images)
+    proba = np.asarray(model.predict_proba(batch), dtype=np.float64)
     latency_ms = (time.perf_counter() - started) * 1000.0 / len(images)
-    rows: list[Prediction] = []
-    for upload, outcome in zip(uploads, outcomes, strict=True):
-        if isinstance(outcome, ApiError):
-            continue
-        p = proba[outcome]
-        digit = int(p.argmax())
-        rows.append(
-            Prediction(
-                user_id=user_id,
-                model_name=current_app.config["MODEL_NAME"],
-                model_alias=alias,
-                model_version=str(model.version),
-                ab_experiment=ab.experiment if ab else None,
-                ab_arm=ab.arm if ab else None,
-                predicted=digit,
-                probability=round(float(p[digit]), 6),
-                probabilities=[round(float(v), 6) for v in p],
-                image=image_to_bytes(images[outcome]),
-                image_sha256=hashlib.sha256(upload.data).hexdigest(),
-                latency_ms=latency_ms,
-            )
-        )
+    rows = [
+        _row(user_id, alias, str(model.version), ab, upload, images[outcome], proba[outcome], latency_ms)
+        for upload, outcome in zip(uploads, outcomes, strict=True)
+        if not isinstance(outcome, ApiError)
+    ]
     db.session.add_all(rows)
+    if rt is not None:
+        db.session.add_all(shadow_rows(rt, batch, rows))
     _commit_keeping_values()
     record_prediction(alias, str(model.version), ab.arm if ab else None, len(rows))
     it = iter(rows)
     return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
+
+
+def _row(
+    user_id: int,
+    alias: str,
+    version: str,
+    ab: AbChoice | None,
+    upload: Upload,
+    image: np.ndarray,
+    p: np.ndarray,
+    latency_ms: float,
+) -> Prediction:
+    digit = int(p.argmax())
+    return Prediction(
+        user_id=user_id,
+        model_name=current_app.config["MODEL_NAME"],
+        model_alias=alias,
+        model_version=version,
+        ab_experiment=ab.experiment if ab else None,
+        ab_arm=ab.arm if ab else None,
+        predicted=digit,
+        probability=round(float(p[digit]), 6),
+        probabilities=[round(float(v), 6) for v in p],
+        image=image_to_bytes(image),
+        image_sha256=hashlib.sha256(upload.data).hexdigest(),
+        latency_ms=latency_ms,
+    )

@@ -28,6 +28,7 @@ from app.ml.registry import BASE_ALIAS
 from app.ml.retrain import RetrainRequest, RetrainResult, request_hyperparams, retrain
 from app.notify import notify
 from app.realtime import notify_model_promoted, notify_retrain_finished, notify_retrain_progress
+from app.retrain.handoff import hand_off, wants_rollout, without_target
 from app.retrain.jobs import job_event, update_job
 from app.retrain.models import RetrainJob
 from app.state import model_store, redis_client
@@ -134,6 +135,9 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     """job -> request -> retrain -> job; returns the job's final status."""
     # Read the row before the first commit: a row deleted later must not fail the run here.
     job_id, note, req = job.id, (job.params or {}).get("note"), request_for(app, job)
+    rollout = (job.target_alias, job.requested_by) if wants_rollout(job) else None
+    if rollout is not None:
+        req = without_target(req)  # the core moves nothing; hand_off gates and starts a rollout
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
     notify_retrain_progress(job_id, 1, "collecting feedback")
@@ -142,6 +146,9 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
     result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
     outcome = record_result(job_id, req, note, result)
+    if rollout is not None:
+        hand_off(job_id, rollout[0], rollout[1], req, result)
+        outcome = db.session.get(RetrainJob, job_id).status
     if result.promoted:
         _after_promotion(app, result.target_alias, result.registered_version)
     return outcome

@@ -27,6 +27,13 @@ class RetrainRequestSchema(ma.Schema):
         metadata={"description": "The alias moved to the new version if it wins; default: base"},
     )
     note = ma.fields.String(load_default=None, validate=validate.Length(max=500))
+    rollout = ma.fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "If the new version passes the gate, start a staged rollout of it on the "
+            "alias (POST /admin/rollouts) instead of moving the alias"
+        },
+    )
     # Test-only: trains on shuffled labels to prove the promotion gate rejects a worse model.
     shuffle_labels = ma.fields.Boolean(load_default=False, metadata={"description": "Testing config only"})
 

@@ -31,6 +31,11 @@ def _validate(data: dict) -> None:
         raise ApiError(
             422, f"Unknown family {data['family']!r}; known: {sorted(FAMILIES)}", "invalid_parameter"
         )
+    if data.get("rollout") and data.get("promote_to") not in (None, data["base"]):
+        # The gate compares with the base alias's version, which is what the rollout shadows.
+        raise ApiError(
+            422, "A rollout hand-off rolls out on the base alias: leave promote_to out.", "invalid_parameter"
+        )
     # A registry that is down raises ModelUnavailable here (503): nothing to check against, no job.
     store = model_store()
     aliases = store.aliases()
