@@ -23,6 +23,7 @@ TABLES = {
     "ab_settings",
     "webhooks",
     "notification_outbox",
+    "alias_moves",
     "alembic_version",
 }
 

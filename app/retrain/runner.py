@@ -21,6 +21,7 @@ import numpy as np
 from flask import Flask
 from sqlalchemy import select
 
+from app.aliases import mover
 from app.extensions import db
 from app.feedback.models import COUNTED_FEEDBACK, Feedback
 from app.metrics import record_retrain
@@ -140,13 +141,16 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     """job -> request -> retrain -> job; returns the job's final status."""
     # Read the row before the first commit: a row deleted later must not fail the run here.
     job_id, note, req = job.id, (job.params or {}).get("note"), request_for(app, job)
+    move = mover("retrain", job.requested_by)  # the promotion's alias moves are recorded
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
     notify_retrain_progress(job_id, 1, "collecting feedback")
     X, y, ids, times = feedback_examples()
     req = replace(req, extra_X=X, extra_y=y, feedback_ids=ids, feedback_times=times)
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
-    result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
+    result = retrain(
+        req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step), move=move
+    )
     outcome = record_result(job_id, req, note, result)
     if result.promoted:
         _after_promotion(app, result.target_alias, result.registered_version)
