@@ -68,3 +68,14 @@ def centre_of_mass(a: Any) -> tuple[float, float]:
     ys, xs = np.mgrid[: a.shape[0], : a.shape[1]]
     m = a.sum()
     return float((a * ys).sum() / m), float((a * xs).sum() / m)
+
+
+def misclassified_holdout(model: Any, n: int) -> tuple[Any, Any]:
+    """(X, y) of `n` MNIST holdout images `model` (a fitted pipeline) gets wrong, as retrain
+    feedback: trained on, they make a candidate strictly better on the holdout than `model`."""
+    from app.ml import data
+
+    split = data.load_split()  # cached; the holdout is the same whatever the training limit
+    wrong = (model.predict(split.X_holdout) != split.y_holdout).nonzero()[0][:n]
+    assert len(wrong) == n, f"only {len(wrong)} holdout images misclassified"
+    return split.X_holdout[wrong], split.y_holdout[wrong]
