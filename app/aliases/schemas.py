@@ -3,6 +3,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from app.pagination import PageArgs, PageSchema
+from app.timeutil import UtcDateTime
 
 
 class AliasMoveSchema(ma.Schema):
@@ -14,7 +15,7 @@ class AliasMoveSchema(ma.Schema):
     source = ma.fields.String(metadata={"description": "bootstrap, retrain, rollback, rollout or admin"})
     actor_id = ma.fields.Integer(allow_none=True)
     actor = ma.fields.Function(lambda m: m.actor.username if m.actor is not None else None, allow_none=True)
-    created_at = ma.fields.DateTime(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
 
 
 class AliasMovePageSchema(PageSchema):
