@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
@@ -159,3 +161,13 @@ def test_rollback_and_history_errors(rb_app, rb, sign_in):
         assert db.session.scalar(select(AliasMove.id)) is None  # no refused request wrote a move
         with pytest.raises(ValueError, match="source"):
             move_alias("v2", "1", reason="x", source="cron")
+
+
+def test_admin_page_has_the_history_section_and_its_script(client):
+    page = client.get("/admin").get_data(as_text=True)
+    assert '<section class="card" id="rollback">' in page and "js/admin_rollback.js" in page
+    resp = client.get("/web/static/js/admin_rollback.js")
+    source = resp.get_data(as_text=True)
+    resp.close()
+    assert resp.status_code == 200 and "/admin/aliases/history" in source and "/rollback" in source
+    assert not re.search(r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(", source)

@@ -32,6 +32,7 @@ __all__ += ["Promotion", "request_hyperparams", "split_feedback"]
 # The hyper-parameters a retrain request may set (each family validates its own).
 REQUEST_HYPERPARAMS = ("epochs", "learning_rate")
 Progress = Callable[[int, str], None]  # (percent 0-100, step) reports
+Mover = registry.AliasMover  # move(alias, version, reason): how a promotion moves an alias
 
 
 def request_hyperparams(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -229,9 +230,7 @@ def _resolve_base(client: Any, req: RetrainRequest) -> tuple[Any, str, dict[str,
     return base, family, families.resolve_hyperparams(family, dict(req.hyperparams or {}))
 
 
-def retrain(
-    req: RetrainRequest, progress: Progress = _noop, move: registry.AliasMover | None = None
-) -> RetrainResult:
+def retrain(req: RetrainRequest, progress: Progress = _noop, move: Mover | None = None) -> RetrainResult:
     """Train a new version from the bundled training split plus weighted
     feedback, log and register it, and promote it (through ``move``, default:
     the registry only) if it passes the gate."""
