@@ -79,3 +79,22 @@ def misclassified_holdout(model: Any, n: int) -> tuple[Any, Any]:
     wrong = (model.predict(split.X_holdout) != split.y_holdout).nonzero()[0][:n]
     assert len(wrong) == n, f"only {len(wrong)} holdout images misclassified"
     return split.X_holdout[wrong], split.y_holdout[wrong]
+
+
+def correct_mistakes(client: Any, headers: dict, alias: str = "v1", n: int = 10) -> list[dict]:
+    """Predict MNIST holdout digits on `alias` until it got `n` wrong, sending the true label of
+    each as feedback; returns those predictions. A retrain of `alias` then learns them and is
+    strictly better on the holdout: what the promotion gate (ties never promote) needs."""
+    wrong: list[dict] = []
+    for index in range(0, 1000, 3):
+        pixels, label = holdout_digit(index)
+        body = predict_ok(client, headers, mnist_as_photo(pixels), alias)
+        if body["prediction"] == label:
+            continue
+        fb = {"prediction_id": body["prediction_id"], "correct": False, "label": label}
+        resp = client.post("/feedback", headers=headers, json=fb)
+        assert resp.status_code == 201, resp.get_json()
+        wrong.append(body)
+        if len(wrong) == n:
+            return wrong
+    raise AssertionError(f"{alias} got only {len(wrong)} of the holdout digits wrong")
