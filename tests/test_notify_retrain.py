@@ -28,7 +28,6 @@ def rt(make_app, store_uri, smtp):
         MLFLOW_TRACKING_URI=store_uri,
         RETRAIN_DATA_LIMIT=LIMIT,
         RETRAIN_PROMOTION_MARGIN=-0.05,
-        RATELIMIT_DEFAULT="10000 per hour",
         PREDICT_V1_LIMIT="10000 per day",
         NOTIFY_DELIVERER=True,
         MAIL_SERVER="127.0.0.1",
