@@ -7,6 +7,10 @@ alias is not where its newest row says) and rolls back to the newest recorded ve
 
 Rollback is a stack: each rollback undoes the newest move not yet undone, so a second rollback
 goes back further (3 -> 5 -> 7, rollback: 5, rollback: 3), and a new promotion starts a new top.
+Only moves with source "rollback" undo an older move; any other move (a staged rollout's own
+automatic rollback included, unless it passes source="rollback") is one a rollback can undo.
+Two rollbacks of one alias at the same instant are not serialised (both would read the same
+target): an admin action, rare enough to accept.
 """
 
 from __future__ import annotations
@@ -115,7 +119,9 @@ def rollback(alias: str, actor_id: int | None) -> dict[str, Any]:
         )
     try:
         client.get_model_version(name, target)
-    except MlflowException:
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise ModelUnavailable(f"model registry unavailable: {exc.message}") from exc
         raise ApiError(409, f"Version {target} is gone from the registry.", "version_gone") from None
     reason = f"rollback of {alias} from version {current} to {target}"
     try:
