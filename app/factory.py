@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 # Every model module, so that metadata (create_all, Alembic autogenerate) sees all tables.
 import app.ab.models  # noqa: F401
+import app.aliases.models  # noqa: F401
 import app.auth.models  # noqa: F401
 import app.feedback.models  # noqa: F401
 import app.notify.models  # noqa: F401
@@ -28,6 +29,7 @@ import app.rollout.models  # noqa: F401
 from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
 from app.ab import init_ab
 from app.admin import init_admin
+from app.aliases import init_aliases
 from app.auth import init_auth
 from app.config import Config, ConfigError, ProductionConfig, get_config
 from app.errors import register_error_handlers
@@ -77,6 +79,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_auth,
     init_realtime,
     init_admin,
+    init_aliases,
     init_predict,
     init_ab,
     init_feedback,

@@ -170,3 +170,31 @@ def add_users(count: int) -> list[int]:
     from app.auth.services import create_user
 
     return [create_user(f"u{uuid.uuid4().hex[:12]}", PASSWORD).id for _ in range(count)]
+def misclassified_holdout(model: Any, n: int) -> tuple[Any, Any]:
+    """(X, y) of `n` MNIST holdout images `model` (a fitted pipeline) gets wrong, as retrain
+    feedback: trained on, they make a candidate strictly better on the holdout than `model`."""
+    from app.ml import data
+
+    split = data.load_split()  # cached; the holdout is the same whatever the training limit
+    wrong = (model.predict(split.X_holdout) != split.y_holdout).nonzero()[0][:n]
+    assert len(wrong) == n, f"only {len(wrong)} holdout images misclassified"
+    return split.X_holdout[wrong], split.y_holdout[wrong]
+
+
+def correct_mistakes(client: Any, headers: dict, alias: str = "v1", n: int = 10) -> list[dict]:
+    """Predict MNIST holdout digits on `alias` until it got `n` wrong, sending the true label of
+    each as feedback; returns those predictions. A retrain of `alias` then learns them and is
+    strictly better on the holdout: what the promotion gate (ties never promote) needs."""
+    wrong: list[dict] = []
+    for index in range(0, 1000, 3):
+        pixels, label = holdout_digit(index)
+        body = predict_ok(client, headers, mnist_as_photo(pixels), alias)
+        if body["prediction"] == label:
+            continue
+        fb = {"prediction_id": body["prediction_id"], "correct": False, "label": label}
+        resp = client.post("/feedback", headers=headers, json=fb)
+        assert resp.status_code == 201, resp.get_json()
+        wrong.append(body)
+        if len(wrong) == n:
+            return wrong
+    raise AssertionError(f"{alias} got only {len(wrong)} of the holdout digits wrong")

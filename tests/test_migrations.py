@@ -26,6 +26,7 @@ TABLES = {
     "notification_outbox",
     "rollouts",
     "shadow_predictions",
+    "alias_moves",
     "alembic_version",
 }
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.notify.deliverer import stop_deliverer
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
+from tests.factories import correct_mistakes
 from tests.notify_receivers import FAST, SECRET, Receiver, SmtpServer, add_webhook
 from tests.polling import json_ok, poll
 
@@ -27,6 +28,7 @@ def rt(make_app, store_uri, smtp):
         MLFLOW_TRACKING_URI=store_uri,
         RETRAIN_DATA_LIMIT=LIMIT,
         RETRAIN_PROMOTION_MARGIN=-0.05,
+        PREDICT_V1_LIMIT="10000 per day",
         NOTIFY_DELIVERER=True,
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=smtp.port,
@@ -64,6 +66,7 @@ def test_promoted_retrain_sends_signed_webhooks_and_email(rt, smtp):
     receiver = Receiver(SECRET)
     try:
         add_webhook(client, headers, receiver.url, ["retrain.finished", "model.promoted"])
+        correct_mistakes(client, headers, "v1")  # a retrain that learns them is promoted
         job = _run(client, headers, {"base": "v1"})
         assert job["status"] == "succeeded", job
         poll(receiver.events, lambda e: sorted(e) == ["model.promoted", "retrain.finished"], timeout=60)

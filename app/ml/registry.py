@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,21 @@ def model_uri(alias: str, name: str = MODEL_NAME) -> str:
 
 def set_alias(client: MlflowClient, alias: str, version: str, name: str = MODEL_NAME) -> None:
     client.set_registered_model_alias(name, registry_alias(alias), str(version))
+
+
+# How app/ml moves an alias: ``move(alias, version, reason)``. The app passes
+# ``app.aliases.move_alias`` (registry + history row); the pure core, used without a
+# database (tests, notebooks), falls back to ``registry_mover``: the registry only.
+AliasMover = Callable[[str, str, str], Any]
+
+
+def registry_mover(client: MlflowClient, name: str = MODEL_NAME) -> AliasMover:
+    """A mover that only sets the MLflow alias (no history): for callers without a database."""
+
+    def move(alias: str, version: str, reason: str) -> None:
+        set_alias(client, alias, version, name)
+
+    return move
 
 
 # --------------------------------------------------------------------------- store layout

@@ -5,11 +5,12 @@ runs ``retrain`` in a worker and marks its job failed if an exception propagates
 Steps: gather feedback, train, evaluate against the serving version, log and
 register, ``decide_promotion`` (pure) and apply the decision.
 
-Gate: the target alias moves to the new version only when it is at least the
-current version's accuracy plus ``margin`` on *both* the fixed MNIST holdout
-and the real-world evaluation set (``app.ml.realworld``), so a retrain cannot
-buy MNIST points with real uploads or the reverse. The alias is moved last,
-so any failure before it leaves the alias where it was.
+Gate (``app.ml.promotion``): the target alias moves to the new version only when it
+is at least the current version's accuracy plus ``margin`` on the fixed MNIST holdout,
+the real-world evaluation set (``app.ml.realworld``) and, paired image by image, the
+held-out feedback-labelled images; and strictly better on one of them (ties never
+promote). The alias is moved last (through the caller's ``move``: the app records
+every move), so any failure before it leaves the alias where it was.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 
 from app.ml import data, families, realworld, registry, tracking
 from app.ml.feedback_set import FeedbackSplit, gather_feedback, split_feedback
-from app.ml.promotion import Promotion, apply_promotion, decide_promotion
+from app.ml.promotion import Paired, Promotion, apply_promotion, decide_promotion, paired_counts
 
 __all__ = ["REQUEST_HYPERPARAMS", "RetrainRequest", "RetrainResult", "decide_promotion", "retrain"]
 __all__ += ["Promotion", "request_hyperparams", "split_feedback"]
@@ -31,6 +32,7 @@ __all__ += ["Promotion", "request_hyperparams", "split_feedback"]
 # The hyper-parameters a retrain request may set (each family validates its own).
 REQUEST_HYPERPARAMS = ("epochs", "learning_rate")
 Progress = Callable[[int, str], None]  # (percent 0-100, step) reports
+Mover = registry.AliasMover  # move(alias, version, reason): how a promotion moves an alias
 
 
 def request_hyperparams(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -103,6 +105,7 @@ class _Evaluation:
     feedback: dict[str, Any] | None
     current: Any  # the ModelVersion behind the target alias, or None
     baseline: dict[str, float | None]  # holdout, real-world, feedback of ``current``
+    paired: Paired | None = None  # candidate vs ``current`` on the held-out feedback images
 
 
 def _train(
@@ -129,13 +132,15 @@ def _evaluate(client: Any, req: RetrainRequest, model: Any, fb: FeedbackSplit) -
     feedback = families.evaluate(model, evX, evy) if len(fb.eval) else None
     current = registry.get_alias_version(client, req.promote_to or req.base_alias, req.model_name)
     baseline: dict[str, float | None] = {"holdout": None, "real-world": None, "feedback": None}
+    paired = None
     if current is not None:
         serving = registry.load_version(client, current.version, req.model_name)
         baseline["holdout"] = families.evaluate(serving, split.X_holdout, split.y_holdout)["accuracy"]
         baseline["real-world"] = realworld.evaluate(serving)["accuracy"]
         if len(fb.eval):
             baseline["feedback"] = families.evaluate(serving, evX, evy)["accuracy"]
-    return _Evaluation(holdout, real_world, feedback, current, baseline)
+            paired = paired_counts(model.predict(evX), serving.predict(evX), evy)
+    return _Evaluation(holdout, real_world, feedback, current, baseline, paired)
 
 
 def _run_params(
@@ -195,6 +200,8 @@ def _log_and_register(
             "baseline_accuracy": ev.baseline["holdout"],
             "baseline_realworld_accuracy": ev.baseline["real-world"],
             "baseline_feedback_accuracy": ev.baseline["feedback"],
+            "feedback_fixed": ev.paired.candidate_only if ev.paired else None,  # the paired gate's
+            "feedback_broken": ev.paired.serving_only if ev.paired else None,  # discordant counts
         },
         real_world=ev.real_world,
         json_artifacts={
@@ -223,9 +230,10 @@ def _resolve_base(client: Any, req: RetrainRequest) -> tuple[Any, str, dict[str,
     return base, family, families.resolve_hyperparams(family, dict(req.hyperparams or {}))
 
 
-def retrain(req: RetrainRequest, progress: Progress = _noop) -> RetrainResult:
+def retrain(req: RetrainRequest, progress: Progress = _noop, move: Mover | None = None) -> RetrainResult:
     """Train a new version from the bundled training split plus weighted
-    feedback, log and register it, and promote it if it passes the gate."""
+    feedback, log and register it, and promote it (through ``move``, default:
+    the registry only) if it passes the gate."""
     progress(0, "resolving base model")
     if req.feedback_weight <= 0:
         raise ValueError("feedback_weight must be positive")
@@ -248,6 +256,7 @@ def retrain(req: RetrainRequest, progress: Progress = _noop) -> RetrainResult:
         current=None if ev.current is None else {k: ev.baseline[k] for k in new},
         current_version=None if ev.current is None else str(ev.current.version),
         margin=req.margin,
+        paired=ev.paired,
     )
     apply_promotion(
         client,
@@ -258,6 +267,7 @@ def retrain(req: RetrainRequest, progress: Progress = _noop) -> RetrainResult:
         run_id=run_id,
         name=req.model_name,
         progress=progress,
+        move=move,
     )
     progress(100, decision.reason)
     return RetrainResult(

@@ -136,6 +136,7 @@ def _bootstrap_one(
     limit: int | None,
     model_name: str,
     log: Callable[[str], Any],
+    move: registry.AliasMover,
 ) -> tuple[str, float]:
     """Train, log, register and alias one bootstrap model; returns (run id, holdout accuracy)."""
     split = data.load_split(limit=limit)
@@ -170,7 +171,7 @@ def _bootstrap_one(
         },
         model_name,
     )
-    registry.set_alias(client, alias, version, model_name)
+    move(alias, version, f"bootstrap: {family} trained for {alias}")
     log(
         f"{alias}: version {version}, holdout accuracy {holdout['accuracy']:.4f}, "
         f"real-world {real_world['accuracy']:.4f}, {seconds:.1f}s"
@@ -184,14 +185,17 @@ def bootstrap(
     limit: int | None = None,
     model_name: str = registry.MODEL_NAME,
     log: Callable[[str], Any] = print,
+    move: registry.AliasMover | None = None,
 ) -> dict[str, Any]:
     """Train and register v1 (baseline) and v2 (champion) unless they exist.
 
     Idempotent: aliases that already exist are left alone; ``champion`` is
-    only set when missing (a later retrain may have moved it).
+    only set when missing (a later retrain may have moved it). Aliases are set
+    through ``move`` (the CLI passes the app's ``move_alias``, which records them).
     """
     registry.configure(tracking_uri)
     client = registry.client_for(tracking_uri)
+    move = move or registry.registry_mover(client, model_name)
     todo = [
         (alias, family)
         for alias, family in BOOTSTRAP_PLAN
@@ -204,12 +208,12 @@ def bootstrap(
         exp_id = registry.ensure_experiment(client, BOOTSTRAP_EXPERIMENT, tracking_uri)
         for alias, family in todo:
             runs[alias], accuracy[alias] = _bootstrap_one(
-                client, exp_id, alias, family, limit=limit, model_name=model_name, log=log
+                client, exp_id, alias, family, limit=limit, model_name=model_name, log=log, move=move
             )
             created.append(alias)
     if registry.get_alias_version(client, registry.CHAMPION, model_name) is None:
         base = registry.get_alias_version(client, registry.BASE_ALIAS, model_name)
-        registry.set_alias(client, registry.CHAMPION, base.version, model_name)
+        move(registry.CHAMPION, str(base.version), f"bootstrap: champion is {registry.BASE_ALIAS}")
         created.append(registry.CHAMPION)
     aliases = registry.registry_aliases(client, model_name)
     if not created:

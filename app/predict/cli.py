@@ -4,6 +4,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.aliases import mover
 from app.ml.tracking import bootstrap
 from app.state import model_store
 
@@ -17,7 +18,11 @@ def register_cli(app: Flask) -> None:
         """Train v1 and v2, log them to MLflow and register them (idempotent)."""
         cfg = current_app.config
         result = bootstrap(
-            cfg["MLFLOW_TRACKING_URI"], limit=limit, model_name=cfg["MODEL_NAME"], log=click.echo
+            cfg["MLFLOW_TRACKING_URI"],
+            limit=limit,
+            model_name=cfg["MODEL_NAME"],
+            log=click.echo,
+            move=mover("bootstrap"),  # recorded in the alias history
         )
         click.echo(f"bootstrap: {result}")
 

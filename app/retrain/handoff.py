@@ -40,7 +40,12 @@ def hand_off(
     if result.baseline_version is not None:
         current = {"holdout": result.baseline_accuracy, "real-world": result.baseline_realworld_accuracy}
     gate = decide_promotion(
-        alias, new=new, current=current, current_version=result.baseline_version, margin=req.margin
+        alias,
+        new=new,
+        current=current,
+        current_version=result.baseline_version,
+        margin=req.margin,
+        paired=result.paired,
     )
     if not gate.promoted:
         update_job(job_id, status="rejected", decision=f"no rollout: {gate.reason}")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from flask import Flask
 
+from app.aliases import mover
 from app.extensions import db
 from app.feedback.training import training_feedback
 from app.metrics import record_retrain
@@ -138,13 +139,16 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     rollout = (job.target_alias, job.requested_by) if wants_rollout(job) else None
     if rollout is not None:
         req = without_target(req)  # the core moves nothing; hand_off gates and starts a rollout
+    move = mover("retrain", job.requested_by)  # the promotion's alias moves are recorded
     update_job(job_id, status="running", started_at=utcnow(), progress=1, step="collecting feedback")
     threading.Thread(target=_heartbeat, args=(app, job_id, stop), daemon=True).start()
     notify_retrain_progress(job_id, 1, "collecting feedback")
     X, y, ids, times = feedback_examples(app.config["FEEDBACK_USER_CAP"])
     req = replace(req, extra_X=X, extra_y=y, feedback_ids=ids, feedback_times=times)
     # The core reports 0-100 for its own work; the job's first 5 % were collecting.
-    result = retrain(req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step))
+    result = retrain(
+        req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step), move=move
+    )
     outcome = record_result(job_id, req, note, result)
     if rollout is not None:
         hand_off(job_id, rollout[0], rollout[1], req, result)

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.aliases import move_alias
 from app.errors import ApiError
 from app.extensions import db
 from app.ml import registry
@@ -33,10 +34,11 @@ def default_thresholds() -> dict[str, Any]:
     return {key: cfg[f"ROLLOUT_{key.upper()}"] for key in THRESHOLD_KEYS}
 
 
-def _move_alias(alias: str, version: str, reason: str) -> None:
-    """The one place a rollout moves an alias (the lead may route it to a shared helper)."""
-    client = registry.client_for(current_app.config["MLFLOW_TRACKING_URI"])
-    registry.set_alias(client, alias, version, current_app.config["MODEL_NAME"])
+def _move_alias(alias: str, version: str, reason: str, source: str = "rollout") -> None:
+    """The one place a rollout moves an alias: through the recorded history (app/aliases). A move
+    back from the full stage is a "rollback" there, so an admin's rollback afterwards does not
+    undo it again."""
+    move_alias(alias, version, reason=reason, source=source)
     log.info("rollout moved alias %s to version %s: %s", alias, version, reason)
 
 
@@ -139,7 +141,7 @@ def _apply(rollout_id: int, alias: str, cand: str, base: str, frm: str, to: str,
         if alias != registry.CHAMPION and champion == base:
             _move_alias(registry.CHAMPION, cand, f"champion follows {alias} (rollout {rollout_id})")
     elif frm == "full" and _alias_version(alias) == cand:
-        _move_alias(alias, base, f"rollout {rollout_id} {to}: {reason}")
+        _move_alias(alias, base, f"rollout {rollout_id} {to}: {reason}", source="rollback")
     _invalidate()
     try:
         model_store().refresh()  # this process serves the outcome at once; others within the interval

@@ -1,7 +1,7 @@
 """rollouts: staged rollouts and the shadow answers of their candidate/baseline
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-28 06:30:00
 
 """
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

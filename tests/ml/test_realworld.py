@@ -117,6 +117,10 @@ def test_gate_needs_both_holdout_and_real_world():
     ok, why = retrain.decide_promotion(
         "v2", new={"holdout": 0.98, "real-world": 0.96}, current=cur, current_version="3", margin=0.0
     )
+    assert not ok and "a tie" in why  # issue 14: ties do not promote
+    ok, why = retrain.decide_promotion(
+        "v2", new={"holdout": 0.981, "real-world": 0.96}, current=cur, current_version="3", margin=0.0
+    )
     assert ok and why.startswith("promoted to v2")
     ok, _ = retrain.decide_promotion(
         "v2", new={"holdout": 0.99, "real-world": 0.97}, current=cur, current_version="3", margin=0.02

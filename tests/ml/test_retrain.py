@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 
 from app.ml import data, registry, retrain, tracking
 from app.ml.store import ModelStore
+from tests.factories import misclassified_holdout
 
 LIMIT = 500  # same reduced training set as the template bootstrap
 
@@ -92,27 +93,49 @@ def test_feedback_fixes_the_corrected_images(store_uri):
     assert res.holdout_accuracy >= res.baseline_accuracy - 0.02  # without wrecking the holdout
 
 
+def _better(store_uri: str, alias: str = "v2", n: int = 10) -> dict:
+    """Feedback that makes a retrain of `alias` strictly better than it on the holdout."""
+    client = registry.client_for(store_uri)
+    X, y = misclassified_holdout(
+        registry.load_version(client, registry.get_alias_version(client, alias).version), n
+    )
+    return {"extra_X": X, "extra_y": y, "feedback_ids": list(range(n)), "feedback_weight": 10.0}
+
+
+def test_identical_retrain_ties_and_is_not_promoted(store_uri):
+    # Issue 14: with margin 0 and ">=", every retrain promoted an identical model. Same data,
+    # same seed, no feedback: the same figures everywhere, a tie, and ties do not promote.
+    client = registry.client_for(store_uri)
+    before = registry.registry_aliases(client)
+    res = _run(store_uri, promote_to="v2", margin=0.0)
+    assert not res.promoted and res.holdout_accuracy == res.baseline_accuracy
+    assert res.decision.startswith("rejected for v2: a tie"), res.decision
+    assert registry.registry_aliases(client) == before
+
+
 def test_promotion_moves_alias_and_store_swaps(store_uri):
     client = registry.client_for(store_uri)
     store = ModelStore(store_uri)
     before = store.get("champion").version
-    res = _run(store_uri, promote_to="champion", margin=0.0)
+    res = _run(store_uri, promote_to="champion", margin=-1.0, **_better(store_uri, "champion"))
     assert res.promoted and "promoted to champion" in res.decision
+    assert res.holdout_accuracy > res.baseline_accuracy and "feedback 2 held-out images" in res.decision
     assert registry.registry_aliases(client)["champion"] == res.registered_version != before
     assert store.refresh()[0]["new"] == res.registered_version
-    assert client.get_run(res.run_id).data.tags["promotion_decision"] == res.decision
-    assert res.note == "no new feedback" and res.feedback_accuracy is None
+    run = client.get_run(res.run_id)
+    assert run.data.tags["promotion_decision"] == res.decision
+    assert run.data.metrics["feedback_broken"] == 0  # the serving version got them all wrong
 
 
 def test_champion_follows_a_promotion_of_its_version(store_uri):
     client = registry.client_for(store_uri)
     aliases = registry.registry_aliases(client)
     assert aliases["champion"] == aliases["v2"]
-    res = _run(store_uri, promote_to="v2", margin=-1.0)
+    res = _run(store_uri, promote_to="v2", margin=-1.0, **_better(store_uri))
     after = registry.registry_aliases(client)
     assert res.promoted and after["v2"] == after["champion"] == res.registered_version
     # v1 is not the champion: promoting it leaves the champion where it is.
-    res_v1 = _run(store_uri, base_alias="v1", promote_to="v1", margin=-1.0)
+    res_v1 = _run(store_uri, base_alias="v1", promote_to="v1", margin=-1.0, **_better(store_uri, "v1"))
     final = registry.registry_aliases(client)
     assert res_v1.promoted and final["v1"] == res_v1.registered_version
     assert final["champion"] == res.registered_version
@@ -145,8 +168,9 @@ def test_tag_failure_after_the_alias_moved_keeps_the_promotion(store_uri, monkey
     def boom(*_a: object, **_k: object) -> None:
         raise RuntimeError("registry hiccup")
 
+    better = _better(store_uri)
     monkeypatch.setattr(MlflowClient, "set_model_version_tag", boom)
-    res = _run(store_uri, promote_to="v2", margin=-1.0)
+    res = _run(store_uri, promote_to="v2", margin=-1.0, **better)
     monkeypatch.undo()
     assert res.promoted
     assert len(client.search_model_versions(f"name='{registry.MODEL_NAME}'")) == n_versions + 1
@@ -192,7 +216,7 @@ def test_killed_while_moving_alias_leaves_no_promoted_tag(store_uri):
             raise Killed(step)
 
     with pytest.raises(Killed):
-        _run(store_uri, promote_to="v2", margin=-1.0, progress=progress)
+        _run(store_uri, promote_to="v2", margin=-1.0, progress=progress, **_better(store_uri))
     assert registry.registry_aliases(client) == before
     newest = max(client.search_model_versions(f"name='{registry.MODEL_NAME}'"), key=lambda v: int(v.version))
     assert str(newest.version) not in before.values()

@@ -13,7 +13,7 @@ that session is served by that worker.
 Proved across workers: (a) one rate limit, (b) Socket.IO notifications reach an admin connected
 to one worker whichever worker served the request, (c) one retrain at a time, run by a real RQ
 queue worker process (`python -m app.retrain.worker`), never by a serving worker, (d) every worker
-serves the promoted model version within the reload interval.
+serves the promoted model version within the reload interval, and the previous one after a rollback.
 """
 
 from __future__ import annotations
@@ -268,9 +268,27 @@ def test_feedback_notifications_reach_an_admin_on_another_worker(deployment: Dep
         _close(dict(enumerate(sessions)))
 
 
+def _correct_mistakes(dep: Deployment, headers: dict[str, str], n: int = 10) -> None:
+    """Feedback on `n` holdout digits v1 gets wrong: a retrain learning them is strictly better
+    (the promotion gate never promotes a tie)."""
+    wrong = 0
+    for index in range(0, 1000, 3):
+        body = _predict(dep, headers, "v1", index).json()
+        label = holdout_digit(index)[1]
+        if body["prediction"] != label:
+            fb = {"prediction_id": body["prediction_id"], "correct": False, "label": label}
+            resp = requests.post(f"{dep.url}/feedback", headers=headers, json=fb, timeout=WAIT)
+            assert resp.status_code == 201, resp.text
+            wrong += 1
+            if wrong == n:
+                return
+    raise AssertionError(f"v1 got only {wrong} holdout digits wrong")
+
+
 def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployment: Deployment) -> None:
     headers = _headers(deployment, "admin")
     before = _predict(deployment, headers, "v1", 0).json()["model_version"]
+    _correct_mistakes(deployment, headers)
 
     attempts = 6
     barrier = threading.Barrier(attempts)
@@ -315,26 +333,36 @@ def test_one_retrain_at_a_time_then_every_worker_serves_the_new_version(deployme
     new = str(job["registered_version"])
     assert new != before
 
-    # (d) Within the reload interval every worker serves the new version: 20 consecutive answers,
-    # round robin over connections to every worker, all carry it. Bounded by a few reload intervals
-    # plus model loading (and finding the workers).
+    # (d) Within the reload interval every worker serves the new version.
+    took, pids = _every_worker_serves(deployment, headers, new)
+    print(f"new version {new} on workers {sorted(pids)} {took:.1f}s after promotion was seen")
+    # Issue 14: a rollback is served by every worker within the reload interval too.
+    resp = requests.post(f"{deployment.url}/admin/models/v1/rollback", headers=headers, timeout=WAIT)
+    assert resp.status_code == 200, resp.text
+    assert (resp.json()["from_version"], resp.json()["to_version"]) == (new, before)
+    took, pids = _every_worker_serves(deployment, headers, before)
+    print(f"rolled back to version {before} on workers {sorted(pids)} {took:.1f}s after the rollback")
+
+
+def _every_worker_serves(deployment: Deployment, headers: dict[str, str], version: str) -> tuple[float, set]:
+    """20 consecutive answers, round robin over connections to every worker, all carry `version`.
+    Bounded by a few reload intervals plus model loading (and finding the workers)."""
     sessions = list(worker_sessions(deployment, WORKERS).values())
     streak: list[tuple[str, str]] = []
     deadline = time.monotonic() + 10 * RELOAD_INTERVAL + WAIT
-    promoted_at = time.monotonic()
+    started = time.monotonic()
     sent = 0
     while len(streak) < 20:
-        assert time.monotonic() < deadline, f"workers still serve old versions; last streak {streak}"
+        assert time.monotonic() < deadline, f"workers still serve other versions; last streak {streak}"
         resp = _predict(deployment, headers, "v1", len(streak), via=sessions[sent % WORKERS])
         sent += 1
         assert resp.status_code == 200, resp.text
         served = (resp.json()["model_version"], _pid(resp))
-        streak = streak + [served] if served[0] == new else []
+        streak = streak + [served] if served[0] == version else []
     _close(dict(enumerate(sessions)))
     pids = {pid for _, pid in streak}
-    assert len(pids) == WORKERS, f"the new version was not seen from every worker: {pids}"
-    took = time.monotonic() - promoted_at
-    print(f"new version {new} on workers {sorted(pids)} {took:.1f}s after promotion was seen")
+    assert len(pids) == WORKERS, f"version {version} was not seen from every worker: {pids}"
+    return time.monotonic() - started, pids
 
 
 def test_log_out_everywhere_closes_admin_sockets_on_every_worker(deployment: Deployment) -> None:
