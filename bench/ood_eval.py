@@ -7,7 +7,7 @@ fitted on the bundled training images only. Each candidate's threshold is calibr
 even-indexed halves of the real-world set and the MNIST holdout (the larger 97th percentile);
 the flag rates reported are on the odd halves. Non-digits come from two disjoint generators
 (``app.ml.synth.nondigits``: ``dev`` to choose, ``test`` to report). Uploads the preprocessing
-already refuses as blank (422 ``no_digit``) are counted apart: they never get an answer.
+already refuses as blank (422 ``blank_image``) are counted apart: they never get an answer.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ def main() -> None:
         "# Out-of-distribution scores (python -m bench.ood_eval)\n\n"
         "Rows `realworld` / `holdout`: share of digits flagged (odd halves; thresholds set on the\n"
         "even halves). Rows `dev/...` / `test/...`: share of non-digits flagged among those the\n"
-        "preprocessing answered (the blank count never gets an answer: 422 `no_digit`).\n\n"
+        "preprocessing answered (the blank count never gets an answer: 422 `blank_image`).\n\n"
         f"{text}\n\nDetector fit on the training images: {fit_s:.2f} s.\n"
     )
 

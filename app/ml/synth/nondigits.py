@@ -119,11 +119,18 @@ def speck(rng: np.random.Generator) -> np.ndarray:
 
 
 def noise_picture(rng: np.random.Generator) -> Image.Image:
+    """Pixel noise: uniform or gaussian over the frame, salt-and-pepper on a page, or blocky."""
     side = int(rng.integers(28, 200))
-    if rng.random() < 0.5:
+    mode = int(rng.integers(4))
+    if mode == 0:
         a = rng.uniform(0, 1, (side, side))
-    else:
+    elif mode == 1:
         a = rng.normal(0.5, rng.uniform(0.1, 0.3), (side, side))
+    elif mode == 2:  # dark pepper on white paper
+        a = np.where(rng.random((side, side)) < rng.uniform(0.02, 0.15), rng.uniform(0, 0.4), 1.0)
+    else:  # coarse random blocks, scaled up
+        cells = int(rng.integers(3, 9))
+        a = np.kron(rng.uniform(0, 1, (cells, cells)), np.ones((side // cells + 1,) * 2))[:side, :side]
     return Image.fromarray((np.clip(a, 0, 1) * 255).astype(np.uint8), "L")
 
 
