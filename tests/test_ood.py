@@ -25,11 +25,11 @@ N_KIND = 12
 MIN_FLAGGED = {
     "noise": 0.75,
     "photo": 0.75,
-    "letter": 0.4,
-    "shape": 0.65,
-    "smudge": 0.5,
-    "scribble": 0.4,
-    "speck": 0.9,
+    "letter": 0.35,
+    "shape": 0.75,
+    "smudge": 0.45,
+    "scribble": 0.6,
+    "speck": 0.75,
 }
 N_DIGITS = 60
 
@@ -81,7 +81,7 @@ def test_handwritten_digits_are_not_flagged(client, user_headers):
 def test_single_and_ab_answers_carry_the_flag_and_it_is_stored(app, client, user_headers):
     digit = predict_ok(client, user_headers, digit_photo(1), "v1")
     assert digit["ood"] is False and 0 <= digit["ood_score"] <= ood.DEFAULT_THRESHOLD
-    shape = post_predict(client, user_headers, _uploads("speck")[0], path="/api/ab/predict")
+    shape = post_predict(client, user_headers, _uploads("shape")[0], path="/api/ab/predict")
     assert shape.status_code == 200, shape.get_json()
     body = shape.get_json()
     assert body["ood"] is True and body["ood_score"] > ood.DEFAULT_THRESHOLD and "ab_version" in body
@@ -94,14 +94,14 @@ def test_single_and_ab_answers_carry_the_flag_and_it_is_stored(app, client, user
 def test_refuse_answers_422_and_stores_nothing(make_app, sign_in):
     app = make_app(OOD_ACTION="refuse")
     client, headers = sign_in(app)
-    resp = post_predict(client, headers, _uploads("speck")[0])
+    resp = post_predict(client, headers, _uploads("shape")[0])
     assert resp.status_code == 422
     body = resp.get_json()["error"]
     assert body["code"] == "out_of_distribution"
     assert body["details"]["ood_score"] > body["details"]["threshold"] == ood.DEFAULT_THRESHOLD
     assert _count(app) == 0
     # A batch keeps the digits and refuses the non-digit in its place.
-    results = _batch(client, headers, [digit_photo(2), _uploads("speck")[1]])
+    results = _batch(client, headers, [digit_photo(2), _uploads("shape")[1]])
     assert results[0]["ood"] is False and results[1]["error"]["code"] == "out_of_distribution"
     assert _count(app) == 1
 
@@ -110,7 +110,7 @@ def test_threshold_setting_moves_the_line(make_app, sign_in):
     client, headers = sign_in(make_app(OOD_THRESHOLD=1e-3))
     assert predict_ok(client, headers, digit_photo(4))["ood"] is True
     client, headers = sign_in(make_app(OOD_THRESHOLD=1e6))
-    assert predict_ok(client, headers, _uploads("speck")[0])["ood"] is False
+    assert predict_ok(client, headers, _uploads("shape")[0])["ood"] is False
 
 
 @pytest.mark.parametrize("overrides", [{"OOD_ACTION": "drop"}, {"OOD_THRESHOLD": -1.0}])
@@ -126,7 +126,7 @@ def test_report_and_metrics_count_flagged_predictions(client, user_headers, admi
         return sum(float(ln.rsplit(" ", 1)[1]) for ln in lines if 'alias="v2"' in ln)
 
     before = scraped()
-    results = _batch(client, user_headers, [digit_photo(5), digit_photo(6), *_uploads("speck")[:3]])
+    results = _batch(client, user_headers, [digit_photo(5), digit_photo(6), *_uploads("shape")[:3]])
     flagged = sum(r["ood"] for r in results)
     assert flagged >= 3
     assert scraped() == before + flagged
