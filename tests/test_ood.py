@@ -3,7 +3,7 @@ through the HTTP API; the refuse setting, the stored columns, the report and /me
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -34,7 +34,7 @@ MIN_FLAGGED = {
 N_DIGITS = 60
 
 
-@lru_cache(maxsize=None)
+@cache
 def _uploads(kind: str) -> tuple[bytes, ...]:
     return tuple(nondigits.make(kind, N_KIND, "test"))
 
