@@ -149,6 +149,10 @@ class Config:
     MLFLOW_UI_URL = os.environ.get("MLFLOW_UI_URL", "")
     MODEL_NAME = os.environ.get("MODEL_NAME", "digit-classifier")
     MODEL_RELOAD_INTERVAL = _env_float("MODEL_RELOAD_INTERVAL", 5.0)
+    # Out-of-distribution inputs (app/ml/ood.py): "flag" answers and flags them, "refuse" answers
+    # 422 out_of_distribution and stores nothing. OOD_THRESHOLD empty: the calibrated default.
+    OOD_ACTION = os.environ.get("OOD_ACTION", "flag")
+    OOD_THRESHOLD = _env_float("OOD_THRESHOLD", 0.0) or None
     AB_ARMS = os.environ.get("AB_ARMS", "v1:0.5,v2:0.5")
     AB_MODE = os.environ.get("AB_MODE", "sticky")
     AB_EXPERIMENT = os.environ.get("AB_EXPERIMENT", "v1-vs-v2")
@@ -249,6 +253,14 @@ class Config:
                     f"{key} is a published placeholder; unset it (development makes a random one "
                     "under instance/) or set a random value of 32+ characters"
                 )
+        _check_ood(cfg)
+
+
+def _check_ood(cfg: dict) -> None:
+    if cfg.get("OOD_ACTION", "flag") not in ("flag", "refuse"):
+        raise ConfigError(f"OOD_ACTION must be 'flag' or 'refuse', got {cfg.get('OOD_ACTION')!r}")
+    if cfg.get("OOD_THRESHOLD") is not None and not float(cfg["OOD_THRESHOLD"]) > 0:
+        raise ConfigError("OOD_THRESHOLD must be a positive number (empty: the calibrated default)")
 
 
 class DevelopmentConfig(Config):
@@ -275,6 +287,7 @@ class ProductionConfig(Config):
         from app.auth.strength import secret_problem
 
         check_feedback_cap(cfg)
+        _check_ood(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
             problem = "missing" if not value else secret_problem(value)

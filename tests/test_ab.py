@@ -50,6 +50,7 @@ def test_ab_predict_is_sticky_and_records_the_arm(app, client, user_headers):
     arms = {b["ab_version"] for b in bodies}
     assert len(arms) == 1 and arms <= {"v1", "v2"}
     assert all(b["experiment"] == "v1-vs-v2" and b["version"] == b["ab_version"] for b in bodies)
+    assert all(isinstance(b["ood"], bool) and b["ood_score"] >= 0 for b in bodies)
     with app.app_context():
         row = db.session.get(Prediction, bodies[0]["prediction_id"])
         assert row.ab_arm == bodies[0]["ab_version"] and row.ab_experiment == "v1-vs-v2"

@@ -36,6 +36,10 @@ def test_document_has_security_uploads_and_error_shape(client):
     assert predict["security"] == [{"bearerAuth": []}]
     assert "multipart/form-data" in predict["requestBody"]["content"]
     assert {"400", "401", "413", "415", "422", "429"} <= set(predict["responses"])
+    # Every prediction answer carries the out-of-distribution flag and score (single, batch, A/B).
+    for name in ("Prediction", "BatchItem"):
+        props = spec["components"]["schemas"][name]["properties"]
+        assert props["ood"]["type"] == "boolean" and props["ood_score"]["type"] == "number"
     error = spec["components"]["schemas"]["Error"]
     assert "error" in error["properties"]
     login = spec["paths"]["/login"]["post"]

@@ -47,6 +47,7 @@ def test_predict_returns_the_models_answer_and_stores_it(app, client, user_heade
     assert body["prediction"] == int(np.argmax(body["probabilities"]))
     assert body["probability"] == pytest.approx(max(body["probabilities"]))
     assert body["prediccion"] == body["prediction"] and body["probabilidad"] == body["probability"]
+    assert body["ood"] is False and body["ood_score"] >= 0  # a digit: not out of distribution
     # The answer is the registered model's own answer on the same preprocessed image.
     with app.app_context():
         store = model_store(app)
@@ -153,6 +154,7 @@ def test_batch_returns_one_result_per_file_in_order(app, client, user_headers):
         for p, _ in digits
     ]
     assert [r["prediction"] for r in body["results"] if "error" not in r] == singles
+    assert all(r["ood"] is False for r in body["results"] if "error" not in r)
     assert _count(app) == 3 + 3
 
 

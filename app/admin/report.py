@@ -48,7 +48,11 @@ def _group_rows(
 ) -> list[dict[str, Any]]:
     served = db.session.execute(
         select(
-            key, func.count(Prediction.id), func.avg(Prediction.latency_ms), func.min(Prediction.model_alias)
+            key,
+            func.count(Prediction.id),
+            func.avg(Prediction.latency_ms),
+            func.min(Prediction.model_alias),
+            func.sum(case((Prediction.ood.is_(True), 1), else_=0)),
         )
         .where(*extra, *_window(Prediction.created_at, since, until))
         .group_by(key)
@@ -62,10 +66,15 @@ def _group_rows(
         ).group_by(verdicts.c.key)
     ).all()
     table: dict[str, dict[str, Any]] = {}
-    for name, requests, latency, alias in served:
-        table[str(name)] = {"requests": int(requests), "mean_latency_ms": _round(latency), "alias": alias}
+    for name, requests, latency, alias, flagged in served:
+        table[str(name)] = {
+            "requests": int(requests),
+            "mean_latency_ms": _round(latency),
+            "alias": alias,
+            "ood": int(flagged or 0),
+        }
     for name, n, k in judged:
-        row = table.setdefault(str(name), {"requests": 0, "mean_latency_ms": None, "alias": None})
+        row = table.setdefault(str(name), {"requests": 0, "mean_latency_ms": None, "alias": None, "ood": 0})
         row["feedback"], row["correct"] = int(n), int(k or 0)
     out = []
     for name, row in table.items():
@@ -83,6 +92,8 @@ def _group_rows(
                 "ci_low": _round(low),
                 "ci_high": _round(high),
                 "mean_latency_ms": row["mean_latency_ms"],
+                "ood_predictions": row["ood"],
+                "ood_rate": _round(row["ood"] / row["requests"]) if row["requests"] else None,
             }
         )
     return sorted(out, key=lambda r: _sort_key(r["key"]))
@@ -169,6 +180,8 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         row["model_version"] = ", ".join(versions.get(row["key"], []))
     low, high = wilson_interval(correct, total)
     analysis = analyse_experiment(experiment)
+    served = sum(r["requests"] for r in per_version)
+    flagged = sum(r["ood_predictions"] for r in per_version)
     report: dict[str, Any] = {
         "since": since,
         "until": until,
@@ -181,6 +194,9 @@ def build_report(since: datetime | None, until: datetime | None, experiment: str
         "accuracy": _round(correct / total) if total else None,
         "accuracy_percentage": round(100.0 * correct / total, 4) if total else 0.0,
         "accuracy_ci": [_round(low), _round(high)] if total else None,
+        "predictions": served,
+        "ood_predictions": flagged,
+        "ood_rate": _round(flagged / served) if served else None,
         "per_version": per_version,
         "per_arm": per_arm,
         "comparison": compare_arms(analysis),

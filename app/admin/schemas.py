@@ -59,6 +59,8 @@ class VersionRowSchema(ma.Schema):
     ci_low = ma.fields.Float(allow_none=True)
     ci_high = ma.fields.Float(allow_none=True)
     mean_latency_ms = ma.fields.Float(allow_none=True)
+    ood_predictions = ma.fields.Integer(metadata={"description": "Answers flagged out of distribution"})
+    ood_rate = ma.fields.Float(allow_none=True, metadata={"description": "ood_predictions / requests"})
 
 
 class ComparisonSchema(ma.Schema):
@@ -154,6 +156,11 @@ class ReportSchema(ma.Schema):
         allow_none=True,
         metadata={"description": "95 % Wilson interval, fractions"},
     )
+    predictions = ma.fields.Integer(metadata={"description": "Answers stored in the window"})
+    ood_predictions = ma.fields.Integer(
+        metadata={"description": "Of those, flagged out of distribution (not a digit)"}
+    )
+    ood_rate = ma.fields.Float(allow_none=True, metadata={"description": "ood_predictions / predictions"})
     per_version = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     per_arm = ma.fields.List(ma.fields.Nested(VersionRowSchema))
     comparison = ma.fields.Nested(ComparisonSchema, allow_none=True)

@@ -2,6 +2,7 @@
 
 Other modules call the record_* helpers (cheap, never raise):
     record_prediction(alias, version, arm, n=1)
+    record_ood(alias, version, n)
     record_feedback(version, correct)
     record_retrain(outcome, seconds)
     set_served_version(alias, version)
@@ -13,6 +14,7 @@ from flask import Flask
 
 from app.metrics.collectors import (
     record_feedback,
+    record_ood,
     record_prediction,
     record_retrain,
     set_served_version,
@@ -28,4 +30,11 @@ def init_metrics(app: Flask) -> None:
     app.register_blueprint(blp)
 
 
-__all__ = ["init_metrics", "record_feedback", "record_prediction", "record_retrain", "set_served_version"]
+__all__ = [
+    "init_metrics",
+    "record_feedback",
+    "record_ood",
+    "record_prediction",
+    "record_retrain",
+    "set_served_version",
+]

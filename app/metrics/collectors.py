@@ -45,6 +45,11 @@ PREDICTIONS = Counter(
     "Images classified, by model alias, model version and A/B arm.",
     ["alias", "version", "arm"],
 )
+OOD_PREDICTIONS = Counter(
+    "digitserve_ood_predictions",
+    "Answered images flagged out of distribution (not a digit), by model alias and version.",
+    ["alias", "version"],
+)
 FEEDBACK = Counter(
     "digitserve_feedback",
     "User feedback on predictions by model version; result is 'correct' or 'incorrect'.",
@@ -82,6 +87,15 @@ def record_prediction(alias: str, version: int | str | None, arm: str | None, n:
         PREDICTIONS.labels(alias=_label(alias), version=_label(version), arm=_label(arm)).inc(n)
     except Exception as exc:  # noqa: BLE001
         log.warning("record_prediction failed: %s", exc)
+
+
+def record_ood(alias: str, version: int | str | None, n: int) -> None:
+    """Count n answered images flagged out of distribution (nothing when n is 0)."""
+    try:
+        if n > 0:
+            OOD_PREDICTIONS.labels(alias=_label(alias), version=_label(version)).inc(n)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("record_ood failed: %s", exc)
 
 
 def record_feedback(version: int | str | None, correct: bool) -> None:

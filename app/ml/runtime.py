@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from app.ml import ood
 from app.ml.codec import as_batch
 from app.ml.families import N_CLASSES, family_of
 
@@ -53,6 +54,8 @@ class DigitModel:
         classes = np.asarray(getattr(self._model, "classes_", np.arange(N_CLASSES)))
         # predict_proba columns follow classes_; remember how to map to 0..9.
         self._cols = None if np.array_equal(classes, np.arange(N_CLASSES)) else classes.astype(int)
+        # Fit (once per process, shared by every version) before the first request needs it.
+        self._ood = ood.detector()
         return self
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
@@ -65,6 +68,12 @@ class DigitModel:
         out = np.zeros((proba.shape[0], N_CLASSES), dtype=proba.dtype)
         out[:, self._cols] = proba
         return out
+
+    def ood_scores(self, batch: np.ndarray) -> np.ndarray:
+        """(n,) out-of-distribution scores (app/ml/ood.py); above the threshold: not a digit."""
+        if not hasattr(self, "_ood"):
+            self.load()
+        return self._ood.score(as_batch(batch))
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return self.predict_proba(batch).argmax(axis=1)

@@ -23,7 +23,7 @@ ERRORS = {
     401: "Missing or invalid token",
     413: "Upload over MAX_CONTENT_LENGTH, too many pixels, or too many files",
     415: "Not an image, truncated, or an unsupported format",
-    422: "No digit found (blank image)",
+    422: "No digit found (blank image), or not a digit under OOD_ACTION=refuse (out_of_distribution)",
     429: "Rate limit for this model version reached",
     503: "Model or database unavailable",
 }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -26,4 +26,7 @@ class Prediction(db.Model):
     image: Mapped[bytes] = mapped_column(LargeBinary)
     image_sha256: Mapped[str] = mapped_column(String(64), index=True)
     latency_ms: Mapped[float] = mapped_column(Float)
+    # Out-of-distribution flag and score (app/ml/ood.py); null score: stored before the detector.
+    ood: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ood_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

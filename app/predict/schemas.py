@@ -35,6 +35,13 @@ class PredictionSchema(ma.Schema):
     model_version = ma.fields.String(
         metadata={"description": "The MLflow model version the alias pointed to, e.g. 7"}
     )
+    ood = ma.fields.Boolean(
+        metadata={"description": "True when the image does not look like a digit (out of distribution)"}
+    )
+    ood_score = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "Distance from the digits seen in training; above the threshold: ood"},
+    )
     prediction_id = ma.fields.Integer(attribute="id")
     latency_ms = _Rounded()
     # Second keys for one attribute are dump-only (marshmallow refuses two loaders for one).

@@ -18,7 +18,8 @@ from flask import current_app
 from app.errors import ApiError
 from app.extensions import db
 from app.filelock import nothing
-from app.metrics import record_prediction, set_served_version
+from app.metrics import record_ood, record_prediction, set_served_version
+from app.ml import ood
 from app.ml.codec import image_to_bytes
 from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
@@ -85,11 +86,49 @@ def _commit_keeping_values() -> None:
         session.expire_on_commit = previous
 
 
+def ood_threshold() -> float:
+    return float(current_app.config.get("OOD_THRESHOLD") or ood.DEFAULT_THRESHOLD)
+
+
+def _refuse_ood(uploads: list[Upload], outcomes: list[Any], scores: np.ndarray, threshold: float) -> None:
+    """OOD_ACTION=refuse: each flagged image's outcome becomes a 422 (nothing stored for it)."""
+    for i, (upload, outcome) in enumerate(zip(uploads, outcomes, strict=True)):
+        if isinstance(outcome, ApiError) or scores[outcome] <= threshold:
+            continue
+        outcomes[i] = ApiError(
+            422,
+            "This image does not look like a handwritten or printed digit.",
+            "out_of_distribution",
+            {
+                "filename": upload.filename,
+                "ood_score": round(float(scores[outcome]), 4),
+                "threshold": threshold,
+            },
+        )
+
+
+def _row(
+    common: dict[str, Any], upload: Upload, image: np.ndarray, p: np.ndarray, score: float, threshold: float
+) -> Prediction:
+    digit = int(p.argmax())
+    return Prediction(
+        **common,
+        predicted=digit,
+        probability=round(float(p[digit]), 6),
+        probabilities=[round(float(v), 6) for v in p],
+        image=image_to_bytes(image),
+        image_sha256=hashlib.sha256(upload.data).hexdigest(),
+        ood=score > threshold,
+        ood_score=round(score, 4),
+    )
+
+
 def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None = None) -> list[Any]:
     """Predict every upload with one vectorised model call and store one row per valid image.
 
     Returns, in upload order, a Prediction for each valid image and an ApiError for each
-    rejected one. Rejected uploads write nothing. When the alias has an active rollout
+    rejected one (unreadable, blank, or out of distribution under OOD_ACTION=refuse). Rejected
+    uploads write nothing. When the alias has an active rollout
     (app/rollout), the version it routes to serves and the other one scores the same batch
     beside it: its answers are stored in the same commit and never returned.
     """
@@ -109,43 +148,34 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
     model = rt.served if rt is not None else alias_model
     batch = np.stack(images)
     proba = np.asarray(model.predict_proba(batch), dtype=np.float64)
+    scores = np.asarray(model.ood_scores(batch), dtype=np.float64)
+    threshold = ood_threshold()
+    if current_app.config.get("OOD_ACTION") == "refuse":
+        _refuse_ood(uploads, outcomes, scores, threshold)
     latency_ms = (time.perf_counter() - started) * 1000.0 / len(images)
+    common = {
+        "user_id": user_id,
+        "model_name": current_app.config["MODEL_NAME"],
+        "model_alias": alias,
+        "model_version": str(model.version),
+        "ab_experiment": ab.experiment if ab else None,
+        "ab_arm": ab.arm if ab else None,
+        "latency_ms": latency_ms,
+    }
     rows = [
-        _row(user_id, alias, str(model.version), ab, upload, images[outcome], proba[outcome], latency_ms)
+        _row(common, upload, images[outcome], proba[outcome], float(scores[outcome]), threshold)
         for upload, outcome in zip(uploads, outcomes, strict=True)
         if not isinstance(outcome, ApiError)
     ]
+    if not rows:
+        return outcomes
     db.session.add_all(rows)
     if rt is not None:
-        db.session.add_all(shadow_rows(rt, batch, rows))
+        kept = [outcome for outcome in outcomes if not isinstance(outcome, ApiError)]  # OOD refusals
+        db.session.add_all(shadow_rows(rt, batch[kept], rows))
     _commit_keeping_values()
     record_prediction(alias, str(model.version), ab.arm if ab else None, len(rows))
+    record_ood(alias, str(model.version), sum(r.ood for r in rows))
     it = iter(rows)
     return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
 
-
-def _row(
-    user_id: int,
-    alias: str,
-    version: str,
-    ab: AbChoice | None,
-    upload: Upload,
-    image: np.ndarray,
-    p: np.ndarray,
-    latency_ms: float,
-) -> Prediction:
-    digit = int(p.argmax())
-    return Prediction(
-        user_id=user_id,
-        model_name=current_app.config["MODEL_NAME"],
-        model_alias=alias,
-        model_version=version,
-        ab_experiment=ab.experiment if ab else None,
-        ab_arm=ab.arm if ab else None,
-        predicted=digit,
-        probability=round(float(p[digit]), 6),
-        probabilities=[round(float(v), 6) for v in p],
-        image=image_to_bytes(image),
-        image_sha256=hashlib.sha256(upload.data).hexdigest(),
-        latency_ms=latency_ms,
-    )
