@@ -223,6 +223,7 @@ def test_sequential_test_and_stage_rules():
 
 def test_retrain_hands_its_candidate_to_a_rollout(make_app, store_uri, sign_in):
     from tests.conftest import TEMPLATE_LIMIT
+    from tests.factories import correct_mistakes
     from tests.polling import json_ok, poll
 
     margin = {"RETRAIN_DATA_LIMIT": TEMPLATE_LIMIT, "RETRAIN_PROMOTION_MARGIN": -0.05}
@@ -231,6 +232,8 @@ def test_retrain_hands_its_candidate_to_a_rollout(make_app, store_uri, sign_in):
     before = _aliases(store_uri)
     bad = {"base": "v1", "rollout": True, "promote_to": "v2"}
     assert client.post("/admin/retrain", headers=admin, json=bad).status_code == 422
+    # Feedback on v1's mistakes: the candidate is strictly better, as the gate (ties never pass) needs.
+    correct_mistakes(client, admin, "v1")
     resp = client.post("/admin/retrain", headers=admin, json={"base": "v1", "rollout": True})
     assert resp.status_code == 202, resp.get_json()
     job = poll(

@@ -83,6 +83,7 @@ class RetrainResult:
     base_version: str | None = None
     target_alias: str | None = None
     baseline_version: str | None = None
+    paired: Paired | None = None  # candidate vs the baseline on the held-out feedback images
 
 
 @dataclass
@@ -289,4 +290,5 @@ def retrain(req: RetrainRequest, progress: Progress = _noop, move: Mover | None 
         base_version=str(base.version),
         target_alias=req.promote_to,
         baseline_version=str(ev.current.version) if ev.current is not None else None,
+        paired=ev.paired,
     )
