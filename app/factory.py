@@ -22,6 +22,7 @@ import app.ab.models  # noqa: F401
 import app.auth.models  # noqa: F401
 import app.feedback.models  # noqa: F401
 import app.notify.models  # noqa: F401
+import app.policy.models  # noqa: F401
 import app.predict.models  # noqa: F401
 import app.retrain.models  # noqa: F401
 from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
@@ -37,6 +38,7 @@ from app.health import init_health
 from app.instance_secret import fill_missing_secrets
 from app.metrics import init_metrics
 from app.notify import init_notify
+from app.policy import init_policy
 from app.predict import init_predict
 from app.realtime import init_realtime
 from app.realtime.guard import client_manager
@@ -79,6 +81,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_feedback,
     init_retrain,
     init_notify,
+    init_policy,
     init_web,
     init_served_by,
 )

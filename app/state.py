@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.filelock import FileLock
     from app.ml.store import ModelStore
     from app.notify.deliverer import Deliverer
+    from app.policy.scheduler import Scheduler
     from app.realtime.connections import SocketGuard
 
 ReadinessCheck = Callable[[], None]  # raises when the part is not ready
@@ -32,6 +33,7 @@ _SOCKET_GUARD = "digitserve.socket_guard"
 _READINESS = "digitserve.readiness"
 _DUMMY_HASH = "digitserve.dummy_hash"
 _NOTIFY_DELIVERER = "digitserve.notify_deliverer"
+_SCHEDULER = "digitserve.scheduler"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -117,3 +119,15 @@ def set_notify_deliverer(app: Flask, deliverer: Deliverer | None) -> None:
         _extensions(app).pop(_NOTIFY_DELIVERER, None)
     else:
         _extensions(app)[_NOTIFY_DELIVERER] = deliverer
+
+
+def scheduler(app: Flask | None = None) -> Scheduler | None:
+    """This app's scheduler thread, once started (app.policy.scheduler)."""
+    return _extensions(app).get(_SCHEDULER)
+
+
+def set_scheduler(app: Flask, value: Scheduler | None) -> None:
+    if value is None:
+        _extensions(app).pop(_SCHEDULER, None)
+    else:
+        _extensions(app)[_SCHEDULER] = value

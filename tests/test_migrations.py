@@ -23,6 +23,8 @@ TABLES = {
     "ab_settings",
     "webhooks",
     "notification_outbox",
+    "retrain_policy",
+    "scheduler_leases",
     "alembic_version",
 }
 
