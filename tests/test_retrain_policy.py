@@ -260,7 +260,8 @@ def test_policy_retrains_by_itself_and_the_webhook_and_email_arrive(live, smtp, 
     receiver = Receiver(SECRET)
     try:
         add_webhook(client, admin, receiver.url, ["retrain.finished"])
-        policy = {"enabled": True, "min_new_labels": 4, "cooldown_seconds": 0, "job": {"base": "v1"}}
+        # A cooldown longer than the test: a failed job is not retried behind the assertions' back.
+        policy = {"enabled": True, "min_new_labels": 4, "cooldown_seconds": 3600, "job": {"base": "v1"}}
         assert client.put("/admin/retrain/policy", headers=admin, json=policy).status_code == 200
         assert scheduler(app) is not None  # the first request started this process's scheduler
         user_client, user = sign_in(app)
@@ -270,9 +271,10 @@ def test_policy_retrains_by_itself_and_the_webhook_and_email_arrive(live, smtp, 
             lambda p: p["total"] >= 1 and p["items"][0]["status"] in FINISHED,
             timeout=180,
         )
-        assert page["total"] == 1, page  # nobody asked: the scheduler started it, once
+        brief = [(j["id"], j["status"], j["trigger"], j["error"], j["created_at"]) for j in page["items"]]
+        assert page["total"] == 1, brief  # nobody asked: the scheduler started it, once
         job = page["items"][0]
-        assert job["status"] == "succeeded", job
+        assert job["status"] == "succeeded", (job["error"], job["decision"])
         assert job["trigger"] == "policy:min_new_labels (4 new labels >= 4)"
         assert job["requested_by"] is None and job["metrics"]["n_feedback_total"] == 4
 

@@ -22,7 +22,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
-from app.policy import ensure_scheduler
+from app.policy import ensure_scheduler, stop_scheduler
 from app.retrain import tasks
 from app.retrain.jobs import claim, next_queued, reap_stale, update_job
 from app.retrain.runner import retrain_queue_name, run_job
@@ -122,6 +122,8 @@ def main() -> None:
         serve_embedded(app, stop)
     except SystemExit:
         pass
+    finally:
+        stop_scheduler(app)  # hand the scheduler lease over now, not when it expires
 
 
 if __name__ == "__main__":
