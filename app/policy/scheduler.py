@@ -40,6 +40,7 @@ class Scheduler:
         self.pid = os.getpid()
         self.ticks = 0  # ticks run
         self.held = 0  # ticks in which this process held the lease (and ran the tasks)
+        self.holding = False  # after the last tick
 
     def start(self) -> Scheduler:
         self.thread.start()
@@ -64,7 +65,11 @@ class Scheduler:
         with self.app.app_context():
             try:
                 self.ticks += 1
-                if not acquire(LEASE_NAME, self.owner, self.app.config["SCHEDULER_LEASE_SECONDS"]):
+                held = acquire(LEASE_NAME, self.owner, self.app.config["SCHEDULER_LEASE_SECONDS"])
+                if held != self.holding:  # a change of scheduler is worth a line in the log
+                    log.info("%s the scheduler lease: %s", "took" if held else "lost", self.owner)
+                    self.holding = held
+                if not held:
                     return False
                 self.held += 1
                 for task in list(PERIODIC_TASKS):
@@ -104,6 +109,7 @@ def ensure_scheduler(app: Flask) -> Scheduler:
         if current is None or current.pid != os.getpid() or not current.thread.is_alive():
             current = Scheduler(app).start()
             set_scheduler(app, current)
+            log.info("scheduler started: %s", current.owner)
         return current
 
 

@@ -33,6 +33,11 @@ class JobOptionsSchema(ma.Schema):
     )
 
 
+class SchedulerStateSchema(ma.Schema):
+    holder = ma.fields.String(allow_none=True, metadata={"description": "host:pid:id of the lease holder"})
+    expires_at = UtcDateTime(allow_none=True, metadata={"description": "Unless renewed (every tick)"})
+
+
 class PolicySchema(ma.Schema):
     """Omitted keys keep their current value; null turns a trigger off."""
 
@@ -52,5 +57,10 @@ class PolicySchema(ma.Schema):
         metadata={"description": "No policy retrain within this long of the last job (any)"},
     )
     job = ma.fields.Nested(JobOptionsSchema)
+    scheduler = ma.fields.Nested(
+        SchedulerStateSchema,
+        dump_only=True,
+        metadata={"description": "The process acting as the deployment's scheduler right now"},
+    )
     updated_by = ma.fields.Integer(dump_only=True, allow_none=True)
     updated_at = UtcDateTime(dump_only=True, allow_none=True)

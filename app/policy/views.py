@@ -8,6 +8,8 @@ from flask_smorest import Blueprint
 
 from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
+from app.policy.lease import holder_of
+from app.policy.scheduler import LEASE_NAME
 from app.policy.schemas import PolicySchema
 from app.policy.service import current_policy, policy_dict, save_policy
 from app.retrain.views import validate_request
@@ -17,13 +19,19 @@ blp = Blueprint("policy", __name__, url_prefix="/admin", description="Retrain po
 TRIGGERS = ("min_new_labels", "interval_seconds", "on_drift_alarm", "accuracy_drop")
 
 
+def _answer(row: Any) -> dict[str, Any]:
+    lease = holder_of(LEASE_NAME)
+    state = {"holder": lease[0], "expires_at": lease[1]} if lease else {"holder": None, "expires_at": None}
+    return {**policy_dict(row), "scheduler": state}
+
+
 @blp.route("/retrain/policy", methods=["GET"])
 @admin_required
 @blp.response(200, PolicySchema)
 @blp.doc(security=BEARER)
 def get_policy():
     """The retrain policy: when the scheduler starts a retrain by itself."""
-    return policy_dict(current_policy())
+    return _answer(current_policy())
 
 
 @blp.route("/retrain/policy", methods=["PUT"])
@@ -44,4 +52,4 @@ def put_policy(data: dict[str, Any]):
         validate_request(dict(data["job"]))  # the base alias exists, the hyper-parameters suit
     row = save_policy(merged, current_user.id)
     current_app.logger.info("retrain policy changed by user %s: %s", current_user.id, data)
-    return policy_dict(row)
+    return _answer(row)
