@@ -122,6 +122,19 @@ def child_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signat
         multiprocess.mark_process_dead(worker.pid)
 
 
+def worker_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    # A stopping worker hands the scheduler lease over at once (app/policy), instead of leaving the
+    # deployment without a scheduler until the lease expires.
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        from app.policy import stop_scheduler
+
+        try:
+            stop_scheduler(app)
+        except Exception:  # noqa: BLE001 - the lease then expires by itself
+            server.log.warning("could not stop the scheduler of worker %s", worker.pid)
+
+
 def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signature
     # Load the served models before this worker takes its first request: otherwise the first
     # request per alias and worker pays the MLflow load (about a second) and its clients time out
@@ -146,3 +159,9 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn's hook signatur
 
     gc.collect()
     gc.freeze()
+    # Every worker is a scheduler candidate from its start, not from its first request (app/policy:
+    # one of them, the lease holder, acts).
+    if app.config.get("SCHEDULER_ENABLED"):
+        from app.policy import ensure_scheduler
+
+        ensure_scheduler(app)

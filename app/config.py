@@ -218,6 +218,12 @@ class Config:
     NOTIFY_MAX_ATTEMPTS = _env_int("NOTIFY_MAX_ATTEMPTS", 8)
     NOTIFY_BACKOFF_SECONDS = _env_float("NOTIFY_BACKOFF_SECONDS", 10.0)
 
+    # The scheduler (app/policy): a thread per process, of which only the holder of a database
+    # lease acts; it renews the lease every tick, another takes over after it expires.
+    SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
+    SCHEDULER_TICK_SECONDS = _env_float("SCHEDULER_TICK_SECONDS", 10.0)
+    SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 30.0)
+
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
     SOCKETIO_CORS_ORIGINS = os.environ.get("SOCKETIO_CORS_ORIGINS", "")
@@ -277,6 +283,8 @@ class TestingConfig(Config):
     RETRAIN_EXECUTOR = os.environ.get("TEST_RETRAIN_EXECUTOR", "thread")
     # Test apps deliver notifications only when a test asks for it (NOTIFY_DELIVERER=True).
     NOTIFY_DELIVERER = False
+    # Test apps tick only when a test asks for it (SCHEDULER_ENABLED=True or Scheduler.tick()).
+    SCHEDULER_ENABLED = False
 
 
 class ProductionConfig(Config):

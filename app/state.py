@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from app.filelock import FileLock
     from app.ml.store import ModelStore
     from app.notify.deliverer import Deliverer
+    from app.policy.scheduler import Scheduler
     from app.realtime.connections import SocketGuard
     from app.rollout.serving import RolloutCache
 
@@ -36,6 +37,7 @@ _NOTIFY_DELIVERER = "digitserve.notify_deliverer"
 _AB_POSTERIORS = "digitserve.ab_posteriors"
 _ROLLOUT_CACHE = "digitserve.rollout_cache"
 _AFTER_FEEDBACK = "digitserve.after_feedback"
+_SCHEDULER = "digitserve.scheduler"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -130,6 +132,8 @@ def set_ab_posterior_cache(app: Flask, cache: TtlCache) -> None:
 def ab_posterior_cache(app: Flask | None = None) -> TtlCache | None:
     """Thompson mode's per-process cache of the arms' capped feedback counts (init_ab)."""
     return _extensions(app).get(_AB_POSTERIORS)
+
+
 def set_rollout_cache(app: Flask, cache: RolloutCache) -> None:
     _extensions(app)[_ROLLOUT_CACHE] = cache
 
@@ -142,3 +146,15 @@ def rollout_cache_or_none(app: Flask | None = None) -> RolloutCache | None:
 def after_feedback_hooks(app: Flask | None = None) -> list[Callable[[], None]]:
     """Called after each stored verdict (mutable; features append to it at init)."""
     return _extensions(app).setdefault(_AFTER_FEEDBACK, [])
+
+
+def scheduler(app: Flask | None = None) -> Scheduler | None:
+    """This app's scheduler thread, once started (app.policy.scheduler)."""
+    return _extensions(app).get(_SCHEDULER)
+
+
+def set_scheduler(app: Flask, value: Scheduler | None) -> None:
+    if value is None:
+        _extensions(app).pop(_SCHEDULER, None)
+    else:
+        _extensions(app)[_SCHEDULER] = value

@@ -113,6 +113,8 @@ def base_overrides(database_url: str, mlflow_uri: str) -> dict:
         # No notification deliverer in any test app (development-config ones too) unless a test
         # turns it on: a forgotten one would claim other tests' outbox rows in the shared database.
         "NOTIFY_DELIVERER": False,
+        # Likewise no scheduler thread: it would start other tests' retrains from their labels.
+        "SCHEDULER_ENABLED": False,
     }
 
 

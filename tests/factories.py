@@ -198,3 +198,19 @@ def correct_mistakes(client: Any, headers: dict, alias: str = "v1", n: int = 10)
         if len(wrong) == n:
             return wrong
     raise AssertionError(f"{alias} got only {len(wrong)} of the holdout digits wrong")
+def send_labels(client: Any, headers: dict, count: int, alias: str = "v1", start: int = 0) -> list[dict]:
+    """Predict `count` holdout digits (from index `start`) as the caller and give each one its true
+    label as feedback: `count` counted, training-usable labels. Returns the feedback answers."""
+    answers = []
+    for index in range(start, start + count):
+        pixels, label = holdout_digit(index)
+        pred = predict_ok(client, headers, mnist_as_photo(pixels), alias)
+        correct = pred["prediction"] == label
+        body: dict[str, Any] = {"prediction_id": pred["prediction_id"], "correct": correct}
+        if not body["correct"]:
+            body["label"] = label
+        resp = client.post("/feedback", headers=headers, json=body)
+        assert resp.status_code == 201, resp.get_json()
+        assert resp.get_json()["usable_for_training"] is True
+        answers.append(resp.get_json())
+    return answers

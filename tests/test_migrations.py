@@ -27,6 +27,8 @@ TABLES = {
     "rollouts",
     "shadow_predictions",
     "alias_moves",
+    "retrain_policy",
+    "scheduler_leases",
     "alembic_version",
 }
 

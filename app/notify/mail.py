@@ -41,6 +41,7 @@ def compose(event: str, payload: dict) -> tuple[str, str]:
         subject = f"[digitserve] retrain job {payload.get('id')} {status}"
         keys = (
             "status",
+            "trigger",
             "promoted",
             "new_accuracy",
             "baseline_accuracy",

@@ -30,8 +30,16 @@ def active_job() -> RetrainJob | None:
     return db.session.scalar(select(RetrainJob).where(RetrainJob.active_lock == LOCK_VALUE))
 
 
-def create_job(user_id: int, params: dict[str, Any], note: str | None, stale_after: float) -> RetrainJob:
-    """Insert a queued job holding the deployment-wide lock, or raise 409 naming the active one."""
+def create_job(
+    user_id: int | None,
+    params: dict[str, Any],
+    note: str | None,
+    stale_after: float,
+    trigger: str | None = None,
+) -> RetrainJob:
+    """Insert a queued job holding the deployment-wide lock, or raise 409 naming the active one.
+
+    `trigger` says what started it: "admin:<username>" or "policy:<trigger> (<why>)"."""
     current = active_job()
     if current is not None and (_is_stale(current, stale_after) or _owner_is_dead(current)):
         mark_interrupted(current)
@@ -47,6 +55,7 @@ def create_job(user_id: int, params: dict[str, Any], note: str | None, stale_aft
         progress=0,
         step="queued",
         note=note,
+        trigger=trigger[:255] if trigger else None,
         owner=OWNER,
         heartbeat_at=utcnow(),
     )

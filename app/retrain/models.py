@@ -35,6 +35,8 @@ class RetrainJob(db.Model):
     baseline_accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # What started the job: "admin:<username>" or "policy:<trigger> (<why>)" (app/policy).
+    trigger: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # Which process runs the job, and when it last said so: a job whose heartbeat is stale
     # belonged to a process that died (the recovery at start-up marks it interrupted).
     owner: Mapped[str | None] = mapped_column(String(128), nullable=True)

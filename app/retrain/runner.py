@@ -21,6 +21,7 @@ import numpy as np
 from flask import Flask
 
 from app.aliases import mover
+from app.errors import ApiError
 from app.extensions import db
 from app.feedback.training import training_feedback
 from app.metrics import record_retrain
@@ -67,6 +68,19 @@ def dispatch(app: Flask, job_id: int) -> None:
             failure_ttl=86400,
         )
     # "process": the embedded retrain process polls the database; nothing to send.
+
+
+def launch(app: Flask, job_id: int) -> None:
+    """dispatch, or fail the job (freeing the lock) and raise 503 if it cannot be handed over."""
+    try:
+        dispatch(app, job_id)
+    except Exception as exc:  # noqa: BLE001 - e.g. Redis down: fail the job, free the lock, say so
+        update_job(
+            job_id, status="failed", active_lock=None, step="failed", error=f"not queued: {exc}"[:2000]
+        )
+        raise ApiError(
+            503, "The retrain queue is unavailable; no retrain was started.", "queue_unavailable"
+        ) from None
 
 
 def feedback_examples(user_cap: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int], list[Any]]:

@@ -73,6 +73,10 @@ class JobSchema(ma.Schema):
     baseline_accuracy = ma.fields.Float(allow_none=True)
     error = ma.fields.String(allow_none=True)
     note = ma.fields.String(allow_none=True)
+    trigger = ma.fields.String(
+        allow_none=True,
+        metadata={"description": 'What started the job: "admin:<username>" or "policy:<trigger> (<why>)"'},
+    )
     created_at = UtcDateTime()
     started_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)

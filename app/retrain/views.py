@@ -12,7 +12,7 @@ from app.ml.families import FAMILIES, resolve_hyperparams
 from app.ml.retrain import request_hyperparams
 from app.pagination import PageArgs, paginate
 from app.retrain import runner
-from app.retrain.jobs import create_job, reap_if_stale, reap_stale, update_job
+from app.retrain.jobs import create_job, reap_if_stale, reap_stale
 from app.retrain.models import RetrainJob
 from app.retrain.schemas import JobPageSchema, JobSchema, QueuedSchema, RetrainRequestSchema
 from app.security import DB_INT_MAX
@@ -21,7 +21,7 @@ from app.state import model_store
 blp = Blueprint("retrain", __name__, url_prefix="/admin", description="Retraining jobs (admin)")
 
 
-def _validate(data: dict) -> None:
+def validate_request(data: dict) -> None:
     """Everything that can be checked before a job exists; 422 otherwise, and no job is made."""
     if data.get("shuffle_labels") and not current_app.config.get("TESTING"):
         raise ApiError(
@@ -70,19 +70,14 @@ def _validate(data: dict) -> None:
 def start_retrain(data: dict | None):
     """Start a retrain in the background on the base data plus feedback; returns at once."""
     data = data or RetrainRequestSchema().load({})
-    _validate(data)
+    validate_request(data)
     params = {k: v for k, v in data.items() if v is not None and k != "note"}
     params["promote_to"] = data.get("promote_to") or data["base"]
-    job = create_job(current_user.id, params, data.get("note"), current_app.config["RETRAIN_STALE_SECONDS"])
-    try:
-        runner.dispatch(current_app._get_current_object(), job.id)
-    except Exception as exc:  # noqa: BLE001 - e.g. Redis down: fail the job, free the lock, say so
-        update_job(
-            job.id, status="failed", active_lock=None, step="failed", error=f"not queued: {exc}"[:2000]
-        )
-        raise ApiError(
-            503, "The retrain queue is unavailable; no retrain was started.", "queue_unavailable"
-        ) from None
+    stale = current_app.config["RETRAIN_STALE_SECONDS"]
+    job = create_job(
+        current_user.id, params, data.get("note"), stale, trigger=f"admin:{current_user.username}"
+    )
+    runner.launch(current_app._get_current_object(), job.id)
     location = url_for("retrain.get_job", job_id=job.id)
     return {"job_id": job.id, "status": "queued"}, 202, {"Location": location}
 

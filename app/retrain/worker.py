@@ -22,6 +22,7 @@ from flask import Flask
 
 from app import create_app
 from app.extensions import db
+from app.policy import ensure_scheduler, stop_scheduler
 from app.retrain import tasks
 from app.retrain.jobs import claim, next_queued, reap_stale, update_job
 from app.retrain.runner import retrain_queue_name, run_job
@@ -103,6 +104,9 @@ def serve_rq(app: Flask) -> None:
 def main() -> None:
     app = create_app()
     lower_priority(int(os.environ.get("RETRAIN_NICE", "10")))
+    if app.config["SCHEDULER_ENABLED"]:
+        # A scheduler candidate that needs no request to start (the serving workers' start lazily).
+        ensure_scheduler(app)
     if app.config["RETRAIN_EXECUTOR"] == "rq":
         serve_rq(app)
         return
@@ -118,6 +122,8 @@ def main() -> None:
         serve_embedded(app, stop)
     except SystemExit:
         pass
+    finally:
+        stop_scheduler(app)  # hand the scheduler lease over now, not when it expires
 
 
 if __name__ == "__main__":

@@ -1,0 +1,120 @@
+"""The scheduler: one daemon thread per process (a greenlet under gunicorn's gevent workers), of
+which exactly one per deployment acts at a time, however many workers, retrain processes or hosts
+run one: each tick, the thread takes or renews the "scheduler" database lease (app/policy/lease.py)
+and only the holder runs PERIODIC_TASKS. A holder that dies stops renewing; another process takes
+over once the lease expires (SCHEDULER_LEASE_SECONDS)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from flask import Flask
+
+from app.extensions import db
+from app.policy.lease import acquire, release
+from app.policy.service import run_retrain_policy
+from app.state import scheduler, set_scheduler
+
+log = logging.getLogger(__name__)
+
+LEASE_NAME = "scheduler"
+
+PeriodicTask = Callable[[Flask], object]
+# Run in order by the lease holder on every tick, inside an app context; each must be short
+# (well under the lease) and is isolated: one failing does not stop the others.
+# The drift alarm check is added here at merge.
+PERIODIC_TASKS: list[PeriodicTask] = [run_retrain_policy]
+
+
+class Scheduler:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
+        self.pid = os.getpid()
+        self.ticks = 0  # ticks run
+        self.held = 0  # ticks in which this process held the lease (and ran the tasks)
+        self.holding = False  # after the last tick
+
+    def start(self) -> Scheduler:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread and hand the lease over at once (instead of after it expires)."""
+        self.stop_event.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+        with self.app.app_context():
+            try:
+                release(LEASE_NAME, self.owner)
+            except Exception:  # noqa: BLE001 - the lease then expires by itself
+                db.session.rollback()
+                log.warning("could not release the scheduler lease", exc_info=True)
+            finally:
+                db.session.remove()
+
+    def tick(self) -> bool:
+        """One tick: True if this process held the lease and ran the periodic tasks."""
+        with self.app.app_context():
+            try:
+                self.ticks += 1
+                held = acquire(LEASE_NAME, self.owner, self.app.config["SCHEDULER_LEASE_SECONDS"])
+                if held != self.holding:  # a change of scheduler is worth a line in the log
+                    log.info("%s the scheduler lease: %s", "took" if held else "lost", self.owner)
+                    self.holding = held
+                if not held:
+                    return False
+                self.held += 1
+                for task in list(PERIODIC_TASKS):
+                    self._run_task(task)
+                return True
+            except Exception:  # noqa: BLE001 - e.g. the database is down: try again next tick
+                db.session.rollback()
+                log.warning("scheduler tick failed", exc_info=True)
+                return False
+            finally:
+                db.session.remove()
+
+    def _run_task(self, task: PeriodicTask) -> None:
+        try:
+            task(self.app)
+        except Exception:  # noqa: BLE001 - one failing duty must not stop the others
+            db.session.rollback()
+            log.warning("periodic task %s failed", getattr(task, "__name__", task), exc_info=True)
+
+    def _run(self) -> None:
+        interval = self.app.config["SCHEDULER_TICK_SECONDS"]
+        while not self.stop_event.is_set():
+            self.tick()
+            self.stop_event.wait(interval)
+
+
+_lock = threading.Lock()
+
+
+def ensure_scheduler(app: Flask) -> Scheduler:
+    """This process's scheduler for `app`, started if it is not running (or was forked away)."""
+    current = scheduler(app)
+    if current is not None and current.pid == os.getpid() and current.thread.is_alive():
+        return current
+    with _lock:
+        current = scheduler(app)
+        if current is None or current.pid != os.getpid() or not current.thread.is_alive():
+            current = Scheduler(app).start()
+            set_scheduler(app, current)
+            log.info("scheduler started: %s", current.owner)
+        return current
+
+
+def stop_scheduler(app: Flask) -> None:
+    current = scheduler(app)
+    set_scheduler(app, None)
+    if current is not None and current.pid == os.getpid():
+        current.stop()
