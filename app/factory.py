@@ -21,6 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import app.ab.models  # noqa: F401
 import app.auth.models  # noqa: F401
 import app.feedback.models  # noqa: F401
+import app.monitoring.models  # noqa: F401
 import app.notify.models  # noqa: F401
 import app.predict.models  # noqa: F401
 import app.retrain.models  # noqa: F401
@@ -36,6 +37,7 @@ from app.filelock import FileLock
 from app.health import init_health
 from app.instance_secret import fill_missing_secrets
 from app.metrics import init_metrics
+from app.monitoring import init_monitoring
 from app.notify import init_notify
 from app.predict import init_predict
 from app.realtime import init_realtime
@@ -79,6 +81,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_feedback,
     init_retrain,
     init_notify,
+    init_monitoring,
     init_web,
     init_served_by,
 )

@@ -32,6 +32,7 @@ _SOCKET_GUARD = "digitserve.socket_guard"
 _READINESS = "digitserve.readiness"
 _DUMMY_HASH = "digitserve.dummy_hash"
 _NOTIFY_DELIVERER = "digitserve.notify_deliverer"
+_MONITORING_CACHE = "digitserve.monitoring_cache"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -117,3 +118,8 @@ def set_notify_deliverer(app: Flask, deliverer: Deliverer | None) -> None:
         _extensions(app).pop(_NOTIFY_DELIVERER, None)
     else:
         _extensions(app)[_NOTIFY_DELIVERER] = deliverer
+
+
+def monitoring_cache(app: Flask | None = None) -> dict[Any, Any]:
+    """This process's cache of computed monitoring answers (app.monitoring.service), mutable."""
+    return _extensions(app).setdefault(_MONITORING_CACHE, {})

@@ -68,3 +68,35 @@ def centre_of_mass(a: Any) -> tuple[float, float]:
     ys, xs = np.mgrid[: a.shape[0], : a.shape[1]]
     m = a.sum()
     return float((a * ys).sum() / m), float((a * xs).sum() / m)
+
+
+def realworld_uploads(indices: Any) -> list[tuple[bytes, int]]:
+    """(encoded upload, label) of the real-world evaluation set at `indices`: real-style traffic."""
+    from app.ml import realworld
+
+    s = realworld.load()
+    return [(s.blobs[i], int(s.y[i])) for i in indices]
+
+
+def rotated_upload(blob: bytes, degrees: int = 90) -> bytes:
+    """The upload turned by `degrees` (a shifted stream: a client sending sideways photos)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(blob)) as img:
+        rgb = img.convert("RGB")
+        # The corners filled with the photo's own background, not a colour the preprocessing would see as ink.
+        return png_bytes(rgb.rotate(degrees, expand=True, fillcolor=rgb.getpixel((0, 0))))
+
+
+def predict_batches(
+    client: Any, headers: dict, blobs: list[bytes], alias: str = "v2", per: int = 64
+) -> list[dict]:
+    """POST `blobs` to /api/<alias>/predict/batch `per` at a time (each must answer 200); every
+    result in order."""
+    results: list[dict] = []
+    for start in range(0, len(blobs), per):
+        chunk = [(b, f"d{start + i}.png") for i, b in enumerate(blobs[start : start + per])]
+        resp = post_files(client, f"/api/{alias}/predict/batch", headers, chunk)
+        assert resp.status_code == 200, resp.get_json()
+        results += resp.get_json()["results"]
+    return results

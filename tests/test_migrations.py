@@ -23,6 +23,7 @@ TABLES = {
     "ab_settings",
     "webhooks",
     "notification_outbox",
+    "monitoring_state",
     "alembic_version",
 }
 
