@@ -100,3 +100,37 @@ def predict_batches(
         assert resp.status_code == 200, resp.get_json()
         results += resp.get_json()["results"]
     return results
+
+
+def add_predictions(app: Any, user_id: int, alias: str, images: Any) -> None:
+    """Store one prediction per (n, 784) image as the predict service would (the alias's served
+    model scores them), without the HTTP round trip: for tests that need many windows."""
+    import hashlib
+
+    import numpy as np
+
+    from app.extensions import db
+    from app.ml.codec import image_to_bytes
+    from app.predict.models import Prediction
+    from app.state import model_store
+
+    with app.app_context():
+        model = model_store(app).get(alias)
+        proba = np.asarray(model.predict_proba(images), dtype=np.float64)
+        for image, p in zip(images, proba, strict=True):
+            raw = image_to_bytes(np.asarray(image).reshape(28, 28))
+            db.session.add(
+                Prediction(
+                    user_id=user_id,
+                    model_name=app.config["MODEL_NAME"],
+                    model_alias=alias,
+                    model_version=str(model.version),
+                    predicted=int(p.argmax()),
+                    probability=round(float(p.max()), 6),
+                    probabilities=[round(float(v), 6) for v in p],
+                    image=raw,
+                    image_sha256=hashlib.sha256(raw).hexdigest(),
+                    latency_ms=1.0,
+                )
+            )
+        db.session.commit()
