@@ -255,3 +255,16 @@ def test_calibrated_confidence_estimates_accuracy():
     assert abs(estimate - correct[2000:].mean()) < 0.03
     assert abs(confidence[2000:].mean() - correct[2000:].mean()) > 0.05  # raw confidence is not
     assert calibrator.estimated_accuracy(np.array([])) is None
+
+
+def test_admin_page_has_the_monitoring_section(client):
+    import re
+
+    page = client.get("/admin").get_data(as_text=True)
+    assert 'id="monitoring"' in page and 'id="monitoring-table"' in page
+    assert "js/admin_monitoring.js" in page
+    resp = client.get("/web/static/js/admin_monitoring.js")
+    source = resp.get_data(as_text=True)
+    resp.close()
+    assert resp.status_code == 200 and '"/admin/monitoring"' in source
+    assert not re.search(r"\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|localStorage", source)

@@ -141,6 +141,8 @@ def recent_aliases() -> list[str]:
 def evaluate(alias: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
     """Rows for one alias (its errors propagate) or for every recently used alias (an alias the
     registry no longer has is left out)."""
+    # The alias may have moved since this process last served it: judge what it serves now.
+    model_store().maybe_refresh(current_app.config["MODEL_RELOAD_INTERVAL"])
     if alias is not None:
         return [evaluate_alias(alias, since)]
     rows = []
