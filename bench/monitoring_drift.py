@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from app.ml import data, families, realworld
 from app.ml.runtime import DigitModel
-from app.monitoring.reference import build_reference, realworld_halves, reference_images
+from app.monitoring.reference import build_reference, calibration_images, realworld_halves, reference_images
 from app.monitoring.stats import class_chi2_test, mmd_permutation_test, pooled
 
 ALPHA = 0.01
@@ -118,21 +118,22 @@ def reference_table(model: DigitModel, trials: int, window: int) -> None:
     stream against candidate references, in both representations."""
     split = data.load_split()
     X_syn, _ = data.load_synthetic()
-    X_service, _ = reference_images()
     candidates = {
         "MNIST training images": split.X_train,
         "MNIST training + synthetic uploads": np.concatenate([split.X_train, X_syn]),
-        "MNIST holdout + real-world even half (the service's)": X_service,
+        "MNIST holdout + real-world even half": calibration_images()[0],
+        "real-world even half (the service's)": reference_images()[0],
     }
     draw = streams()["real-world (unshifted)"]
-    print("\n| reference | representation | alarm rate (real-world, unshifted) | median p (MMD) |")
-    print("|---|---|---|---|")
+    print(f"\n{model.family}: unshifted real-world windows of {window} against candidate references")
+    print("| reference | representation | alarm rate | median p (MMD) | median p (chi2) |")
+    print("|---|---|---|---|---|")
     for name, X_ref in candidates.items():
         counts = np.bincount(model.predict(X_ref), minlength=10)
         sample = X_ref[np.random.default_rng(1).choice(len(X_ref), 500, replace=False)]
         for pixels in (False, True):
             ref_rep = pooled(sample) if pixels else model.predict_proba(sample)
-            alarms, ps = 0, []
+            alarms, ps, pc = 0, [], []
             for t in range(trials):
                 X, _ = draw(np.random.default_rng(100 + t), window)
                 rep = pooled(X) if pixels else model.predict_proba(X)
@@ -140,8 +141,10 @@ def reference_table(model: DigitModel, trials: int, window: int) -> None:
                 c = class_chi2_test(np.bincount(model.predict(X), minlength=10), counts)
                 alarms += min(1.0, 2 * min(m.p_value, c.p_value)) < ALPHA
                 ps.append(m.p_value)
+                pc.append(c.p_value)
             kind = "pooled pixels" if pixels else "probabilities"
-            print(f"| {name} | {kind} | {alarms / trials:.2f} | {np.median(ps):.4f} |", flush=True)
+            row = f"| {name} | {kind} | {alarms / trials:.2f} | {np.median(ps):.4f} | {np.median(pc):.3g} |"
+            print(row, flush=True)
 
 
 def train(alias_family: str) -> DigitModel:
@@ -158,7 +161,8 @@ def main() -> None:
     parser.add_argument("--references", action="store_true", help="only the table of candidate references")
     args = parser.parse_args()
     if args.references:
-        reference_table(train(families.V2_FAMILY), args.trials, args.window)
+        for family in (families.V2_FAMILY, families.V1_FAMILY):
+            reference_table(train(family), args.trials, args.window)
         return
     print(
         f"window {args.window}, {args.trials} windows per row, alpha {ALPHA} (Bonferroni over 2 tests), "
