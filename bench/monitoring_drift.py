@@ -121,8 +121,8 @@ def reference_table(model: DigitModel, trials: int, window: int) -> None:
     candidates = {
         "MNIST training images": split.X_train,
         "MNIST training + synthetic uploads": np.concatenate([split.X_train, X_syn]),
-        "MNIST holdout + real-world even half": calibration_images()[0],
-        "real-world even half (the service's)": reference_images()[0],
+        "MNIST holdout + real-world reference half": calibration_images()[0],
+        "real-world reference half (the service's)": reference_images()[0],
     }
     draw = streams()["real-world (unshifted)"]
     print(f"\n{model.family}: unshifted real-world windows of {window} against candidate references")
