@@ -4,6 +4,7 @@ for MONITORING_CACHE_SECONDS."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +27,8 @@ from app.timeutil import utcnow
 N_TESTS = 2  # MMD and chi-square: the alarm level is split between them (Bonferroni)
 MMD_SEED = 0  # fixed: the same window always gets the same p-value
 RECENT_ROWS_PER_WINDOW = 20  # aliases are looked for in the last 20 windows' worth of rows
+
+_compute_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -157,15 +160,16 @@ def evaluate(alias: str | None = None, since: datetime | None = None) -> list[di
 def cached_report(
     alias: str | None, since: datetime | None, compute: Any, *, fresh: bool = False
 ) -> dict[str, Any]:
-    """`compute(alias, since)` -> report, reused for MONITORING_CACHE_SECONDS per (alias, since)."""
+    """`compute(alias, since)` -> report, reused for MONITORING_CACHE_SECONDS per (alias, since).
+    One computation at a time per process: concurrent refreshes wait for it and reuse it."""
     cache = monitoring_cache()
     key = (alias, since)
-    hit = cache.get(key)
-    now = time.monotonic()
-    if not fresh and hit is not None and hit[0] > now:
-        return hit[1]
-    report = {"aliases": compute(alias, since), "computed_at": utcnow()}
-    if len(cache) > 64:  # distinct `since` values are client-chosen: bound the cache
-        cache.clear()
-    cache[key] = (now + current_app.config["MONITORING_CACHE_SECONDS"], report)
+    with _compute_lock:
+        hit = cache.get(key)
+        if not fresh and hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        report = {"aliases": compute(alias, since), "computed_at": utcnow()}
+        if len(cache) > 64:  # distinct `since` values are client-chosen: bound the cache
+            cache.clear()
+        cache[key] = (time.monotonic() + current_app.config["MONITORING_CACHE_SECONDS"], report)
     return report
