@@ -223,6 +223,16 @@ class Config:
     SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
     SCHEDULER_TICK_SECONDS = _env_float("SCHEDULER_TICK_SECONDS", 10.0)
     SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 30.0)
+    # Drift and estimated accuracy (app/monitoring, docs/monitoring.md): the window of recent
+    # predictions per alias, the smallest window that is tested, the family-wise alarm level
+    # (Bonferroni over the two tests), permutations of the MMD test, the reference sample size and
+    # how long a computed answer is reused (admins refreshing must not burn CPU).
+    MONITORING_WINDOW = _env_int("MONITORING_WINDOW", 500)
+    MONITORING_MIN_WINDOW = _env_int("MONITORING_MIN_WINDOW", 100)
+    MONITORING_ALPHA = _env_float("MONITORING_ALPHA", 0.01)
+    MONITORING_PERMUTATIONS = _env_int("MONITORING_PERMUTATIONS", 500)
+    MONITORING_REFERENCE_SIZE = _env_int("MONITORING_REFERENCE_SIZE", 500)
+    MONITORING_CACHE_SECONDS = _env_float("MONITORING_CACHE_SECONDS", 60.0)
 
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)

@@ -22,6 +22,7 @@ import app.ab.models  # noqa: F401
 import app.aliases.models  # noqa: F401
 import app.auth.models  # noqa: F401
 import app.feedback.models  # noqa: F401
+import app.monitoring.models  # noqa: F401
 import app.notify.models  # noqa: F401
 import app.policy.models  # noqa: F401
 import app.predict.models  # noqa: F401
@@ -40,6 +41,7 @@ from app.filelock import FileLock
 from app.health import init_health
 from app.instance_secret import fill_missing_secrets
 from app.metrics import init_metrics
+from app.monitoring import init_monitoring
 from app.notify import init_notify
 from app.policy import init_policy
 from app.predict import init_predict
@@ -89,6 +91,7 @@ FEATURES: tuple[Callable[[Flask], None], ...] = (
     init_retrain,
     init_rollout,
     init_notify,
+    init_monitoring,
     init_policy,
     init_web,
     init_served_by,

@@ -38,6 +38,7 @@ _AB_POSTERIORS = "digitserve.ab_posteriors"
 _ROLLOUT_CACHE = "digitserve.rollout_cache"
 _AFTER_FEEDBACK = "digitserve.after_feedback"
 _SCHEDULER = "digitserve.scheduler"
+_MONITORING_CACHE = "digitserve.monitoring_cache"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -158,3 +159,8 @@ def set_scheduler(app: Flask, value: Scheduler | None) -> None:
         _extensions(app).pop(_SCHEDULER, None)
     else:
         _extensions(app)[_SCHEDULER] = value
+
+
+def monitoring_cache(app: Flask | None = None) -> dict[Any, Any]:
+    """This process's cache of computed monitoring answers (app.monitoring.service), mutable."""
+    return _extensions(app).setdefault(_MONITORING_CACHE, {})

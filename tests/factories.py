@@ -119,6 +119,8 @@ def give_verdict(client: Any, headers: dict, prediction_id: int, predicted: int,
     resp = client.post("/feedback", headers=headers, json=body)
     assert resp.status_code in (200, 201), resp.get_json()
     return resp.get_json()
+
+
 def seed_ab_predictions(
     user_id: int,
     arm: str,
@@ -170,6 +172,8 @@ def add_users(count: int) -> list[int]:
     from app.auth.services import create_user
 
     return [create_user(f"u{uuid.uuid4().hex[:12]}", PASSWORD).id for _ in range(count)]
+
+
 def misclassified_holdout(model: Any, n: int) -> tuple[Any, Any]:
     """(X, y) of `n` MNIST holdout images `model` (a fitted pipeline) gets wrong, as retrain
     feedback: trained on, they make a candidate strictly better on the holdout than `model`."""
@@ -198,6 +202,8 @@ def correct_mistakes(client: Any, headers: dict, alias: str = "v1", n: int = 10)
         if len(wrong) == n:
             return wrong
     raise AssertionError(f"{alias} got only {len(wrong)} of the holdout digits wrong")
+
+
 def send_labels(client: Any, headers: dict, count: int, alias: str = "v1", start: int = 0) -> list[dict]:
     """Predict `count` holdout digits (from index `start`) as the caller and give each one its true
     label as feedback: `count` counted, training-usable labels. Returns the feedback answers."""
@@ -214,3 +220,69 @@ def send_labels(client: Any, headers: dict, count: int, alias: str = "v1", start
         assert resp.get_json()["usable_for_training"] is True
         answers.append(resp.get_json())
     return answers
+
+
+def realworld_uploads(indices: Any) -> list[tuple[bytes, int]]:
+    """(encoded upload, label) of the real-world evaluation set at `indices`: real-style traffic."""
+    from app.ml import realworld
+
+    s = realworld.load()
+    return [(s.blobs[i], int(s.y[i])) for i in indices]
+
+
+def rotated_upload(blob: bytes, degrees: int = 90) -> bytes:
+    """The upload turned by `degrees` (a shifted stream: a client sending sideways photos)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(blob)) as img:
+        rgb = img.convert("RGB")
+        # The corners filled with the photo's own background, not a colour the preprocessing would see as ink.
+        return png_bytes(rgb.rotate(degrees, expand=True, fillcolor=rgb.getpixel((0, 0))))
+
+
+def predict_batches(
+    client: Any, headers: dict, blobs: list[bytes], alias: str = "v2", per: int = 64
+) -> list[dict]:
+    """POST `blobs` to /api/<alias>/predict/batch `per` at a time (each must answer 200); every
+    result in order."""
+    results: list[dict] = []
+    for start in range(0, len(blobs), per):
+        chunk = [(b, f"d{start + i}.png") for i, b in enumerate(blobs[start : start + per])]
+        resp = post_files(client, f"/api/{alias}/predict/batch", headers, chunk)
+        assert resp.status_code == 200, resp.get_json()
+        results += resp.get_json()["results"]
+    return results
+
+
+def add_predictions(app: Any, user_id: int, alias: str, images: Any) -> None:
+    """Store one prediction per (n, 784) image as the predict service would (the alias's served
+    model scores them), without the HTTP round trip: for tests that need many windows."""
+    import hashlib
+
+    import numpy as np
+
+    from app.extensions import db
+    from app.ml.codec import image_to_bytes
+    from app.predict.models import Prediction
+    from app.state import model_store
+
+    with app.app_context():
+        model = model_store(app).get(alias)
+        proba = np.asarray(model.predict_proba(images), dtype=np.float64)
+        for image, p in zip(images, proba, strict=True):
+            raw = image_to_bytes(np.asarray(image).reshape(28, 28))
+            db.session.add(
+                Prediction(
+                    user_id=user_id,
+                    model_name=app.config["MODEL_NAME"],
+                    model_alias=alias,
+                    model_version=str(model.version),
+                    predicted=int(p.argmax()),
+                    probability=round(float(p.max()), 6),
+                    probabilities=[round(float(v), 6) for v in p],
+                    image=raw,
+                    image_sha256=hashlib.sha256(raw).hexdigest(),
+                    latency_ms=1.0,
+                )
+            )
+        db.session.commit()

@@ -29,6 +29,7 @@ TABLES = {
     "alias_moves",
     "retrain_policy",
     "scheduler_leases",
+    "monitoring_state",
     "alembic_version",
 }
 

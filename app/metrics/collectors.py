@@ -71,6 +71,27 @@ SERVED_VERSION = Gauge(
     multiprocess_mode="livemostrecent",
 )
 
+# Drift monitoring (app/monitoring), set when an alias is evaluated; livemostrecent like the
+# served version: the latest evaluation in any live worker wins.
+DRIFT_P_VALUE = Gauge(
+    "digitserve_drift_p_value",
+    "Drift p-value per alias and test (mmd, class_chi2, and combined: Bonferroni-adjusted minimum).",
+    ["alias", "test"],
+    multiprocess_mode="livemostrecent",
+)
+DRIFT_ALARM = Gauge(
+    "digitserve_drift_alarm",
+    "1 while an alias's drift alarm is on.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+ESTIMATED_ACCURACY = Gauge(
+    "digitserve_estimated_accuracy",
+    "Accuracy estimated from calibrated confidence (CBPE) over the recent window, per alias.",
+    ["alias"],
+    multiprocess_mode="livemostrecent",
+)
+
 
 def _label(value: object) -> str:
     return "none" if value is None else str(value)
@@ -122,6 +143,22 @@ def set_served_version(alias: str, version: int | str) -> None:
         SERVED_VERSION.labels(alias=_label(alias)).set(number)
     except Exception as exc:  # noqa: BLE001
         log.warning("set_served_version(%r, %r) failed: %s", alias, version, exc)
+
+
+def set_monitoring(
+    alias: str, p_values: dict[str, float], alarm: bool | None, estimated_accuracy: float | None
+) -> None:
+    """Publish one alias's evaluation; figures that were not computed (window too small) are left as
+    they were."""
+    try:
+        for test, value in p_values.items():
+            DRIFT_P_VALUE.labels(alias=_label(alias), test=test).set(float(value))
+        if alarm is not None:
+            DRIFT_ALARM.labels(alias=_label(alias)).set(1.0 if alarm else 0.0)
+        if estimated_accuracy is not None:
+            ESTIMATED_ACCURACY.labels(alias=_label(alias)).set(float(estimated_accuracy))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("set_monitoring(%r) failed: %s", alias, exc)
 
 
 def multiproc_dir() -> str | None:

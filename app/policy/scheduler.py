@@ -16,8 +16,10 @@ from collections.abc import Callable
 from flask import Flask
 
 from app.extensions import db
+from app.monitoring import check_alarms
 from app.policy.lease import acquire, release
 from app.policy.service import run_retrain_policy
+from app.rollout.service import advance_rollouts
 from app.state import scheduler, set_scheduler
 
 log = logging.getLogger(__name__)
@@ -25,10 +27,17 @@ log = logging.getLogger(__name__)
 LEASE_NAME = "scheduler"
 
 PeriodicTask = Callable[[Flask], object]
+
+
+def advance_rollouts_task(app: Flask) -> object:
+    return advance_rollouts()
+
+
 # Run in order by the lease holder on every tick, inside an app context; each must be short
 # (well under the lease) and is isolated: one failing does not stop the others.
-# The drift alarm check is added here at merge.
-PERIODIC_TASKS: list[PeriodicTask] = [run_retrain_policy]
+# The drift check first, so the policy reads a fresh alarm; rollouts also advance without new
+# feedback (a canary stage waits for served predictions, not verdicts).
+PERIODIC_TASKS: list[PeriodicTask] = [check_alarms, run_retrain_policy, advance_rollouts_task]
 
 
 class Scheduler:

@@ -12,6 +12,7 @@ from app.errors import ApiError
 from app.extensions import db
 from app.feedback.models import COUNTED_FEEDBACK, Feedback
 from app.ml.registry import BASE_ALIAS
+from app.monitoring import monitoring_signals
 from app.policy.models import RetrainPolicy
 from app.policy.triggers import PolicyValues, Signals, due_trigger
 from app.predict.models import Prediction
@@ -85,10 +86,9 @@ def policy_values(row: RetrainPolicy) -> PolicyValues:
 
 
 def _monitoring_signals(alias: str) -> tuple[bool | None, float | None]:
-    """(drift alarm raised, estimated accuracy) of `alias`; None where unknown.
-
-    wired to app.monitoring.monitoring_signals at merge"""
-    return None, None
+    """(drift alarm raised, estimated accuracy) of `alias` (app/monitoring); None where unknown."""
+    signals = monitoring_signals(alias)
+    return signals["drift_alarm"], signals["estimated_accuracy"]
 
 
 def _reference_accuracy(app: Flask, alias: str) -> float | None:
