@@ -12,6 +12,12 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
+from app.config_loop import LoopSettings, OperationsSettings, check_loop_settings
+from app.envvars import ConfigError
+from app.envvars import env_bool as _env_bool
+from app.envvars import env_float as _env_float
+from app.envvars import env_int as _env_int
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 load_dotenv(BASE_DIR / ".env")
 
@@ -40,37 +46,6 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
-class ConfigError(RuntimeError):
-    """Raised when the configuration cannot run safely; the message is one line."""
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
 def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres URLs (psycopg2 is not installed)."""
     for prefix in ("postgres://", "postgresql://"):
@@ -85,14 +60,9 @@ def default_mlflow_uri() -> str:
     return default_tracking_uri(BASE_DIR)
 
 
-def check_feedback_cap(cfg: dict) -> None:
-    cap = cfg.get("FEEDBACK_USER_CAP")
-    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
-        raise ConfigError(f"FEEDBACK_USER_CAP must be an integer >= 1, got {cap!r}")
-
-
-class Config:
-    """Values shared by every environment; read when the class body runs."""
+class Config(LoopSettings, OperationsSettings):
+    """Values shared by every environment; read when the class body runs (the learning loop's
+    and the operations' settings in app/config_loop.py)."""
 
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None
@@ -149,90 +119,9 @@ class Config:
     MLFLOW_UI_URL = os.environ.get("MLFLOW_UI_URL", "")
     MODEL_NAME = os.environ.get("MODEL_NAME", "digit-classifier")
     MODEL_RELOAD_INTERVAL = _env_float("MODEL_RELOAD_INTERVAL", 5.0)
-    # Out-of-distribution inputs (app/ml/ood.py): "flag" answers and flags them, "refuse" answers
-    # 422 out_of_distribution and stores nothing. OOD_THRESHOLD empty: the calibrated default.
-    OOD_ACTION = os.environ.get("OOD_ACTION", "flag")
-    OOD_THRESHOLD = _env_float("OOD_THRESHOLD", 0.0) or None
-    AB_ARMS = os.environ.get("AB_ARMS", "v1:0.5,v2:0.5")
-    AB_MODE = os.environ.get("AB_MODE", "sticky")
-    AB_EXPERIMENT = os.environ.get("AB_EXPERIMENT", "v1-vs-v2")
-    # How many verdicts one user weighs at most (issue 14): per arm (per version in the report) their
-    # first FEEDBACK_USER_CAP count in Thompson posteriors and report figures; a retrain's feedback
-    # set takes their newest FEEDBACK_USER_CAP labels (app/feedback/training.py says why).
-    FEEDBACK_USER_CAP = _env_int("FEEDBACK_USER_CAP", 20)
-    # Thompson mode: each process reads the arms' posterior counts (one aggregate over the
-    # experiment's feedback) at most this often, not on every /api/ab/predict; 0: every request.
-    AB_POSTERIOR_CACHE_SECONDS = _env_float("AB_POSTERIOR_CACHE_SECONDS", 1.0)
-
-    # Clean labels (issue 14), see FEEDBACK_USER_CAP above.
-    # A "wrong" verdict on a prediction at least this probable waits for an admin's review.
-    REVIEW_CONFIDENCE = _env_float("REVIEW_CONFIDENCE", 0.95)
-    # A user with at least REVIEW_MIN_VERDICTS verdicts (and as many from the other users) whose
-    # disagreements are this improbable (one-sided binomial tail) at the other users' rate is an
-    # outlier: their "wrong" verdicts wait.
-    REVIEW_MIN_VERDICTS = _env_int("REVIEW_MIN_VERDICTS", 10)
-    REVIEW_OUTLIER_ALPHA = _env_float("REVIEW_OUTLIER_ALPHA", 0.001)
-
-    RETRAIN_FEEDBACK_WEIGHT = _env_float("RETRAIN_FEEDBACK_WEIGHT", 5.0)
-    RETRAIN_PROMOTION_MARGIN = _env_float("RETRAIN_PROMOTION_MARGIN", 0.0)
-    RETRAIN_DATA_LIMIT = _env_int("RETRAIN_DATA_LIMIT", 0) or None
-    # A running job's process writes a heartbeat this often; a queued/running job whose heartbeat
-    # is older than RETRAIN_STALE_SECONDS belonged to a dead process (or found no worker).
-    RETRAIN_HEARTBEAT_SECONDS = _env_float("RETRAIN_HEARTBEAT_SECONDS", 5.0)
-    RETRAIN_STALE_SECONDS = _env_float("RETRAIN_STALE_SECONDS", 30.0)
     # Where retrains run (app/retrain/runner.py): "process" (embedded, started by gunicorn), "rq"
     # (queue workers on REDIS_URL), "thread" (in the requesting process: tests, `flask run`).
     RETRAIN_EXECUTOR = os.environ.get("RETRAIN_EXECUTOR") or ("rq" if REDIS_URL else "process")
-
-    # Staged rollouts (app/rollout): the defaults of a rollout's thresholds (a request may set its
-    # own). alpha: error rate of the anytime-valid paired test; *_DISCORDANT: labelled images on
-    # which exactly one version is right, at least / at most; SHADOW_MIN: shadowed predictions
-    # before the canary; MIN_AGREEMENT: below it the shadow stage rolls back; CANARY_MIN /
-    # FULL_MIN: predictions the candidate must serve in those stages before moving on.
-    ROLLOUT_CANARY_SHARE = _env_float("ROLLOUT_CANARY_SHARE", 0.1)
-    ROLLOUT_ALPHA = _env_float("ROLLOUT_ALPHA", 0.05)
-    ROLLOUT_MIN_DISCORDANT = _env_int("ROLLOUT_MIN_DISCORDANT", 10)
-    ROLLOUT_MAX_DISCORDANT = _env_int("ROLLOUT_MAX_DISCORDANT", 500)
-    ROLLOUT_SHADOW_MIN = _env_int("ROLLOUT_SHADOW_MIN", 50)
-    ROLLOUT_MIN_AGREEMENT = _env_float("ROLLOUT_MIN_AGREEMENT", 0.5)
-    ROLLOUT_CANARY_MIN = _env_int("ROLLOUT_CANARY_MIN", 20)
-    ROLLOUT_FULL_MIN = _env_int("ROLLOUT_FULL_MIN", 20)
-
-    # Email (Flask-Mail's standard settings); no MAIL_SERVER: no email is queued or sent.
-    MAIL_SERVER = os.environ.get("MAIL_SERVER") or None
-    MAIL_PORT = _env_int("MAIL_PORT", 25)
-    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
-    MAIL_USE_SSL = _env_bool("MAIL_USE_SSL", False)
-    MAIL_USERNAME = os.environ.get("MAIL_USERNAME") or None
-    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD") or None
-    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "digitserve@localhost")
-    MAIL_SUPPRESS_SEND = _env_bool("MAIL_SUPPRESS_SEND", False)
-    # Notifications outbox (app/notify): the per-process background deliverer, its bounded ticks,
-    # short timeouts and exponential backoff (NOTIFY_BACKOFF_SECONDS * 2**(attempt-1)).
-    NOTIFY_DELIVERER = _env_bool("NOTIFY_DELIVERER", True)
-    NOTIFY_POLL_SECONDS = _env_float("NOTIFY_POLL_SECONDS", 2.0)
-    NOTIFY_BATCH = _env_int("NOTIFY_BATCH", 20)
-    NOTIFY_HTTP_TIMEOUT = _env_float("NOTIFY_HTTP_TIMEOUT", 5.0)
-    NOTIFY_SMTP_TIMEOUT = _env_float("NOTIFY_SMTP_TIMEOUT", 10.0)
-    NOTIFY_LEASE_SECONDS = _env_float("NOTIFY_LEASE_SECONDS", 120.0)
-    NOTIFY_MAX_ATTEMPTS = _env_int("NOTIFY_MAX_ATTEMPTS", 8)
-    NOTIFY_BACKOFF_SECONDS = _env_float("NOTIFY_BACKOFF_SECONDS", 10.0)
-
-    # The scheduler (app/policy): a thread per process, of which only the holder of a database
-    # lease acts; it renews the lease every tick, another takes over after it expires.
-    SCHEDULER_ENABLED = _env_bool("SCHEDULER_ENABLED", True)
-    SCHEDULER_TICK_SECONDS = _env_float("SCHEDULER_TICK_SECONDS", 10.0)
-    SCHEDULER_LEASE_SECONDS = _env_float("SCHEDULER_LEASE_SECONDS", 30.0)
-    # Drift and estimated accuracy (app/monitoring, docs/monitoring.md): the window of recent
-    # predictions per alias, the smallest window that is tested, the family-wise alarm level
-    # (Bonferroni over the two tests), permutations of the MMD test, the reference sample size and
-    # how long a computed answer is reused (admins refreshing must not burn CPU).
-    MONITORING_WINDOW = _env_int("MONITORING_WINDOW", 500)
-    MONITORING_MIN_WINDOW = _env_int("MONITORING_MIN_WINDOW", 100)
-    MONITORING_ALPHA = _env_float("MONITORING_ALPHA", 0.01)
-    MONITORING_PERMUTATIONS = _env_int("MONITORING_PERMUTATIONS", 500)
-    MONITORING_REFERENCE_SIZE = _env_int("MONITORING_REFERENCE_SIZE", 500)
-    MONITORING_CACHE_SECONDS = _env_float("MONITORING_CACHE_SECONDS", 60.0)
 
     METRICS_ENABLED = _env_bool("METRICS_ENABLED", True)
     METRICS_PUBLIC = _env_bool("METRICS_PUBLIC", False)
@@ -261,7 +150,7 @@ class Config:
         Every environment refuses a published secret (the old development default, placeholders):
         a token signed with it would be accepted by anyone's copy of the service.
         """
-        check_feedback_cap(cfg)
+        check_loop_settings(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key)
             if value is not None and value.strip().lower() in PLACEHOLDER_SECRETS:
@@ -269,14 +158,6 @@ class Config:
                     f"{key} is a published placeholder; unset it (development makes a random one "
                     "under instance/) or set a random value of 32+ characters"
                 )
-        _check_ood(cfg)
-
-
-def _check_ood(cfg: dict) -> None:
-    if cfg.get("OOD_ACTION", "flag") not in ("flag", "refuse"):
-        raise ConfigError(f"OOD_ACTION must be 'flag' or 'refuse', got {cfg.get('OOD_ACTION')!r}")
-    if cfg.get("OOD_THRESHOLD") is not None and not float(cfg["OOD_THRESHOLD"]) > 0:
-        raise ConfigError("OOD_THRESHOLD must be a positive number (empty: the calibrated default)")
 
 
 class DevelopmentConfig(Config):
@@ -304,8 +185,7 @@ class ProductionConfig(Config):
         # In the function: importing app.auth runs the whole auth package, which imports this module.
         from app.auth.strength import secret_problem
 
-        check_feedback_cap(cfg)
-        _check_ood(cfg)
+        check_loop_settings(cfg)
         for key in ("SECRET_KEY", "JWT_SECRET_KEY"):
             value = cfg.get(key) or ""
             problem = "missing" if not value else secret_problem(value)
