@@ -231,6 +231,17 @@ def _resolve_base(client: Any, req: RetrainRequest) -> tuple[Any, str, dict[str,
     return base, family, families.resolve_hyperparams(family, dict(req.hyperparams or {}))
 
 
+def _decide(req: RetrainRequest, ev: _Evaluation, new: dict[str, float]) -> Promotion:
+    return decide_promotion(
+        req.promote_to,
+        new=new,
+        current=None if ev.current is None else {k: ev.baseline[k] for k in new},
+        current_version=None if ev.current is None else str(ev.current.version),
+        margin=req.margin,
+        paired=ev.paired,
+    )
+
+
 def retrain(req: RetrainRequest, progress: Progress = _noop, move: Mover | None = None) -> RetrainResult:
     """Train a new version from the bundled training split plus weighted
     feedback, log and register it, and promote it (through ``move``, default:
@@ -251,14 +262,7 @@ def retrain(req: RetrainRequest, progress: Progress = _noop, move: Mover | None 
         client, req, base, family, hp, cand, fb, ev, progress
     )
     new = {"holdout": ev.holdout["accuracy"], "real-world": ev.real_world["accuracy"]}
-    decision = decide_promotion(
-        req.promote_to,
-        new=new,
-        current=None if ev.current is None else {k: ev.baseline[k] for k in new},
-        current_version=None if ev.current is None else str(ev.current.version),
-        margin=req.margin,
-        paired=ev.paired,
-    )
+    decision = _decide(req, ev, new)
     apply_promotion(
         client,
         decision,
