@@ -39,6 +39,7 @@ _ROLLOUT_CACHE = "digitserve.rollout_cache"
 _AFTER_FEEDBACK = "digitserve.after_feedback"
 _SCHEDULER = "digitserve.scheduler"
 _MONITORING_CACHE = "digitserve.monitoring_cache"
+_PERIODIC_LAST_RUN = "digitserve.periodic_last_run"
 
 
 def _extensions(app: Flask | None) -> dict[str, Any]:
@@ -164,3 +165,8 @@ def set_scheduler(app: Flask, value: Scheduler | None) -> None:
 def monitoring_cache(app: Flask | None = None) -> dict[Any, Any]:
     """This process's cache of computed monitoring answers (app.monitoring.service), mutable."""
     return _extensions(app).setdefault(_MONITORING_CACHE, {})
+
+
+def periodic_last_run(app: Flask | None = None) -> dict[str, float]:
+    """{periodic task: monotonic time it last ran in this process} (app.policy.scheduler), mutable."""
+    return _extensions(app).setdefault(_PERIODIC_LAST_RUN, {})

@@ -15,6 +15,7 @@ from app.monitoring.reference import realworld_halves
 from app.monitoring.stats import ConfidenceCalibrator, class_chi2_test, mmd_permutation_test
 from app.notify.deliverer import stop_deliverer
 from app.notify.models import Delivery
+from app.policy.scheduler import check_drift_task
 from tests.factories import predict_batches, realworld_uploads, rotated_upload
 from tests.notify_receivers import FAST, SECRET, Receiver, add_webhook
 from tests.polling import json_ok, poll
@@ -81,6 +82,11 @@ def test_unshifted_stream_is_quiet_and_shifted_stream_alarms_once(mon):
         # Evaluating again (the GET, the scheduler's check) keeps the alarm without a second event.
         assert _row(client, admin)["alarm_raised"] is False
         assert [r["alarm_raised"] for r in check_alarms(app) if r["alias"] == "v2"] == [False]
+        # The scheduler's drift task runs the check at most once per MONITORING_CACHE_SECONDS.
+        app.config["MONITORING_CACHE_SECONDS"] = 3600.0
+        assert [r["alias"] for r in check_drift_task(app) if r["alias"] == "v2"] == ["v2"]
+        assert check_drift_task(app) is None
+        app.config["MONITORING_CACHE_SECONDS"] = 0.0
         with app.app_context():
             assert monitoring_signals("v2")["drift_alarm"] is True
             assert db.session.get(MonitoringState, "v2").alarm is True

@@ -385,6 +385,7 @@ def test_admin_receives_feedback_received_after_a_user_posts_feedback(client, ma
 def test_admin_sees_retrain_progress_then_finished_for_a_real_retrain(make_app, store_uri):
     from app.auth.services import create_user
     from tests.conftest import TEMPLATE_LIMIT
+    from tests.factories import correct_mistakes
 
     app = make_app(
         MLFLOW_TRACKING_URI=store_uri, RETRAIN_DATA_LIMIT=TEMPLATE_LIMIT, RETRAIN_PROMOTION_MARGIN=-0.05
@@ -403,6 +404,8 @@ def test_admin_sees_retrain_progress_then_finished_for_a_real_retrain(make_app, 
     try:
         listener.connect(f"http://127.0.0.1:{server.server_port}", token)
         sync(listener, admin_id)
+        # Feedback on v1's mistakes, so the candidate is strictly better (ties never promote).
+        correct_mistakes(client, {"Authorization": f"Bearer {token}"}, "v1")
         resp = client.post(
             "/admin/retrain", headers={"Authorization": f"Bearer {token}"}, json={"base": "v1"}
         )

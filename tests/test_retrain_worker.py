@@ -136,7 +136,9 @@ def test_embedded_process_runs_the_job_not_the_serving_process(make_app, store_u
     client, headers = _admin(app)
     job_id = _post(client, headers)
     job = poll(lambda: _get(client, headers, job_id), lambda j: j["status"] in DONE, timeout=180)
-    assert job["status"] == "succeeded", job
+    # Ran to its verdict (trained, evaluated, gated): nothing new to learn, so the gate may call it a
+    # tie ("rejected"); either way not "failed".
+    assert job["status"] in ("succeeded", "rejected") and job["registered_version"], job
     assert _job(app, job_id).owner.endswith(f":{worker.pid}")  # ran in the worker, not here
 
 
@@ -175,7 +177,9 @@ def test_rq_worker_runs_a_retrain_and_a_killed_worker_frees_the_lock(
     client, headers = _admin(app)
     job_id = _post(client, headers)
     job = poll(lambda: _get(client, headers, job_id), lambda j: j["status"] in DONE, timeout=180)
-    assert job["status"] == "succeeded", job
+    # Ran to its verdict (trained, evaluated, gated): nothing new to learn, so the gate may call it a
+    # tie ("rejected"); either way not "failed".
+    assert job["status"] in ("succeeded", "rejected") and job["registered_version"], job
     owner_pid = int(_job(app, job_id).owner.rsplit(":", 1)[1])
     assert owner_pid != os.getpid()  # RQ's work horse, a child of the worker
 

@@ -4,6 +4,7 @@ from flask_smorest import Blueprint
 
 from app.auth.decorators import BEARER, admin_required
 from app.errors import ApiError
+from app.ml import registry
 from app.ml.errors import ModelNotFound
 from app.monitoring.alarms import monitoring_report
 from app.monitoring.schemas import MonitoringArgs, MonitoringSchema
@@ -24,6 +25,11 @@ def monitoring(args: dict):
     permutation test and chi-square on predicted classes, with an alarm), the accuracy estimated
     from calibrated confidence, and the feedback accuracy of the same window. Cached for
     MONITORING_CACHE_SECONDS."""
+    if args["alias"] is not None:
+        try:
+            registry.registry_alias(args["alias"])  # a name the registry cannot hold: 422, not a lookup
+        except ValueError:
+            raise ApiError(422, f"{args['alias']!r} is not an alias name.", "invalid_alias") from None
     try:
         return monitoring_report(args["alias"], args["since"])
     except ModelNotFound:  # asked about an alias the registry does not have: the client's mistake

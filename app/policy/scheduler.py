@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -20,7 +21,7 @@ from app.monitoring import check_alarms
 from app.policy.lease import acquire, release
 from app.policy.service import run_retrain_policy
 from app.rollout.service import advance_rollouts
-from app.state import scheduler, set_scheduler
+from app.state import periodic_last_run, scheduler, set_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,21 @@ def advance_rollouts_task(app: Flask) -> object:
     return advance_rollouts()
 
 
+def check_drift_task(app: Flask) -> object:
+    """check_alarms at most every MONITORING_CACHE_SECONDS: its permutation tests cost CPU in a
+    serving process, and a window of recent predictions moves slowly."""
+    last, now = periodic_last_run(app), time.monotonic()
+    if now - last.get("drift", float("-inf")) < app.config["MONITORING_CACHE_SECONDS"]:
+        return None
+    last["drift"] = now
+    return check_alarms(app)
+
+
 # Run in order by the lease holder on every tick, inside an app context; each must be short
 # (well under the lease) and is isolated: one failing does not stop the others.
 # The drift check first, so the policy reads a fresh alarm; rollouts also advance without new
 # feedback (a canary stage waits for served predictions, not verdicts).
-PERIODIC_TASKS: list[PeriodicTask] = [check_alarms, run_retrain_policy, advance_rollouts_task]
+PERIODIC_TASKS: list[PeriodicTask] = [check_drift_task, run_retrain_policy, advance_rollouts_task]
 
 
 class Scheduler:

@@ -116,7 +116,7 @@
   }
 
   async function load() {
-    if (!DS.auth.isSignedIn()) return;
+    if (!DS.auth.isAdmin()) return;
     var res = await DS.api("/admin/report");
     var err = document.querySelector('.section-error[data-section="experiments"]');
     if (!res.ok) {
@@ -133,7 +133,7 @@
   $("experiments-refresh").addEventListener("click", load);
   $("report-refresh").addEventListener("click", load);
   DS.auth.onChange(function () {
-    if (DS.auth.isSignedIn()) load();
+    if (DS.auth.isAdmin()) load();
   });
   load();
 })();

@@ -102,7 +102,7 @@
   }
 
   async function loadMonitoring() {
-    if (!DS.auth.isSignedIn()) return;
+    if (!DS.auth.isAdmin()) return;
     var res = await DS.api("/admin/monitoring");
     if (!res.ok) {
       showError(res.status === 403 ? "" : "Monitoring failed: " + DS.messageOf(res.error, false));

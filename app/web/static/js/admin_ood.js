@@ -16,7 +16,7 @@
 
   async function loadOod() {
     var section = $("ood");
-    if (!section || !DS.auth.isSignedIn()) return;
+    if (!section || !DS.auth.isAdmin()) return;
     var res = await DS.api("/admin/report");
     var error = $("ood-error");
     if (!res.ok) {

@@ -30,7 +30,7 @@
   }
 
   async function load() {
-    if (!DS.auth.isSignedIn()) return;
+    if (!DS.auth.isAdmin()) return;
     var res = await DS.api("/admin/retrain/policy");
     if (!res.ok) {
       if (res.status !== 403) sectionError("Loading the retrain policy: " + DS.messageOf(res.error, true));

@@ -79,7 +79,7 @@
   }
 
   async function loadReview() {
-    if (!DS.auth.isSignedIn()) return;
+    if (!DS.auth.isAdmin()) return;
     var status = $("review-status").value;
     var res = await DS.api("/admin/review?status=" + encodeURIComponent(status) + "&page=" + page);
     if (!res.ok) {

@@ -15,8 +15,7 @@
   if (!$("rollback")) return;
 
   function isAdmin() {
-    var user = DS.auth.user;
-    return DS.auth.isSignedIn() && (!user || !user.role || user.role === "admin");
+    return DS.auth.isAdmin();
   }
 
   function showError(text) {

@@ -69,7 +69,7 @@
   }
 
   async function load() {
-    if (!DS.auth.isSignedIn() || !$("rollout-table")) return;
+    if (!DS.auth.isAdmin() || !$("rollout-table")) return;
     var res = await DS.api("/admin/rollouts?page_size=20");
     if (!res.ok) {
       if (res.status !== 403) sectionError("Loading the rollouts failed: " + DS.messageOf(res.error, false));
@@ -122,7 +122,7 @@
   $("rollout-form").addEventListener("submit", start);
   $("rollout-refresh").addEventListener("click", load);
   DS.auth.onChange(function () {
-    if (DS.auth.isSignedIn()) load();
+    if (DS.auth.isAdmin()) load();
     else schedule(false);
   });
   load();

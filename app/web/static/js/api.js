@@ -48,6 +48,12 @@
     isSignedIn: function () {
       return Boolean(state.access);
     },
+    // Signed in with the admin role (as the sign-in answered it; the server checks it again): the
+    // admin page's sections ask their admin-only APIs only then, so a plain user sees no 403s.
+    isAdmin: function () {
+      var user = state.user;
+      return Boolean(state.access) && (!user || !user.role || user.role === "admin");
+    },
     set: function (tokens) {
       if (tokens.access_token) state.access = tokens.access_token;
       if (tokens.refresh_token) state.refresh = tokens.refresh_token;
