@@ -9,7 +9,7 @@ two signals, both on gradient-orientation features (8 directions pooled on a 7x7
   share, stroke crossings per row). The statistics catch blobs and specks, which the gradient
   features alone see as a blurred "0".
 * doubt: DOUBT_WEIGHT x (1 - top class probability) of a linear classifier the detector fits
-  itself. Smudges, scribbles and many letters sit between classes rather than far from all.
+  itself. Smudges sit between classes rather than far from all of them.
 
 The detector does not depend on the model version: it is fitted once per process on the bundled
 training images (MNIST training split + synthetic uploads; never the holdout or the real-world
