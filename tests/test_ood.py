@@ -25,11 +25,11 @@ N_KIND = 12
 MIN_FLAGGED = {
     "noise": 0.75,
     "photo": 0.75,
-    "letter": 0.35,
-    "shape": 0.75,
-    "smudge": 0.45,
-    "scribble": 0.6,
-    "speck": 0.75,
+    "letter": 0.4,
+    "shape": 0.8,
+    "smudge": 0.6,
+    "scribble": 0.7,
+    "speck": 0.8,
 }
 N_DIGITS = 60
 
