@@ -128,9 +128,11 @@ def seed_ab_predictions(
     experiment: str = "v1-vs-v2",
     version: str = "1",
     when: Any = None,
+    latency_ms: float = 1.0,
 ) -> None:
     """Inside an app context: one stored A/B prediction of `user_id` in `arm` per entry of
-    `verdicts`, judged by that user (True right, False wrong, None not judged); committed."""
+    `verdicts`, judged by that user (True right, False wrong, None not judged) at the same moment
+    `when` (default now); committed."""
     from app.extensions import db
     from app.feedback.models import Feedback
     from app.predict.models import Prediction
@@ -151,7 +153,7 @@ def seed_ab_predictions(
             probabilities=[0.1] * 10,
             image=bytes(784),
             image_sha256="0" * 64,
-            latency_ms=1.0,
+            latency_ms=latency_ms,
             created_at=when,
         )
         db.session.add(p)
@@ -160,7 +162,14 @@ def seed_ab_predictions(
         db.session.flush()
         label = predicted if verdict else (predicted + 1) % 10
         db.session.add(
-            Feedback(prediction_id=p.id, user_id=user_id, correct=verdict, label=label, predicted=predicted)
+            Feedback(
+                prediction_id=p.id,
+                user_id=user_id,
+                correct=verdict,
+                label=label,
+                predicted=predicted,
+                created_at=when,
+            )
         )
     db.session.commit()
 

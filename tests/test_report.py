@@ -10,9 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from app.extensions import db
-from app.feedback.models import Feedback
-from app.predict.models import Prediction
+from tests.factories import seed_ab_predictions
 
 
 def _seed(
@@ -26,40 +24,16 @@ def _seed(
     when: datetime | None = None,
 ) -> None:
     """`judged` predictions with feedback (`correct` of them right) plus unjudged requests."""
-    when = when or datetime(2026, 11, 20, 12, 0)
+    verdicts = [i < correct for i in range(judged)] + [None] * extra_requests
     with app.app_context():
-        for i in range(judged + extra_requests):
-            predicted = i % 10
-            p = Prediction(
-                user_id=user_id,
-                model_name="digit-classifier",
-                model_alias=arm,
-                model_version=version,
-                ab_experiment="v1-vs-v2",
-                ab_arm=arm,
-                predicted=predicted,
-                probability=0.9,
-                probabilities=[0.01] * 10,
-                image=bytes(784),
-                image_sha256="0" * 64,
-                latency_ms=2.0 if arm == "v1" else 4.0,
-                created_at=when,
-            )
-            db.session.add(p)
-            db.session.flush()
-            if i < judged:
-                ok = i < correct
-                db.session.add(
-                    Feedback(
-                        prediction_id=p.id,
-                        user_id=user_id,
-                        correct=ok,
-                        label=predicted if ok else (predicted + 1) % 10,
-                        predicted=predicted,
-                        created_at=when,
-                    )
-                )
-        db.session.commit()
+        seed_ab_predictions(
+            user_id,
+            arm,
+            verdicts,
+            version=version,
+            when=when or datetime(2026, 11, 20, 12, 0),
+            latency_ms=2.0 if arm == "v1" else 4.0,
+        )
 
 
 @pytest.fixture
