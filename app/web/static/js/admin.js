@@ -4,7 +4,7 @@
 
   var DS = window.DS;
   var el = DS.el;
-  var SVG_NS = "http://www.w3.org/2000/svg";
+  var svg = DS.svg;
   var ACTIVE_STATUSES = ["queued", "pending", "running", "started"];
   var POLL_MS = 2000;
 
@@ -24,12 +24,7 @@
 
   /* ---------------- helpers ---------------- */
 
-  function sectionError(name, text) {
-    var node = document.querySelector('.section-error[data-section="' + name + '"]');
-    if (!node) return;
-    node.textContent = text || "";
-    node.hidden = !text;
-  }
+  var sectionError = DS.sectionError;
 
   /* Signed in but not an administrator (by the role the sign-in returned, or a 403 since: the role
    * may have been taken away): one message instead of the page, no admin controls. */
@@ -140,15 +135,6 @@
         ])
       );
     });
-  }
-
-  function svg(tag, attrs, text) {
-    var n = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      n.setAttribute(k, String(attrs[k]));
-    });
-    if (text !== undefined) n.textContent = text;
-    return n;
   }
 
   /* Horizontal bars: accuracy per version and per arm, with the 95% interval as a whisker. */

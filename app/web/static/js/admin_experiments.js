@@ -5,21 +5,12 @@
 
   var DS = window.DS;
   var el = DS.el;
-  var SVG_NS = "http://www.w3.org/2000/svg";
+  var svg = DS.svg;
   var COLOURS = ["#2f6fde", "#d9822b", "#1f8a54", "#8e44ad"];
 
   var $ = function (id) {
     return document.getElementById(id);
   };
-
-  function svg(tag, attrs, text) {
-    var n = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      n.setAttribute(k, String(attrs[k]));
-    });
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
 
   function num(x) {
     return typeof x === "number" && isFinite(x);

@@ -6,26 +6,15 @@
 
   var DS = window.DS;
   var el = DS.el;
-  var SVG_NS = "http://www.w3.org/2000/svg";
+  var svg = DS.svg;
   var P_FLOOR = 1e-6; // the p-value scale runs from 1 down to this
 
   var $ = function (id) {
     return document.getElementById(id);
   };
 
-  function svg(tag, attrs, text) {
-    var n = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      n.setAttribute(k, String(attrs[k]));
-    });
-    if (text !== undefined) n.textContent = text;
-    return n;
-  }
-
   function showError(text) {
-    var node = document.querySelector('.section-error[data-section="monitoring"]');
-    node.textContent = text || "";
-    node.hidden = !text;
+    DS.sectionError("monitoring", text);
   }
 
   /* A p-value as a bar length in [0, 1]: -log10(p) / -log10(P_FLOOR). */

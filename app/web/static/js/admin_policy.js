@@ -8,10 +8,7 @@
   };
 
   function sectionError(text) {
-    var node = document.querySelector('.section-error[data-section="policy"]');
-    if (!node) return;
-    node.textContent = text || "";
-    node.hidden = !text;
+    DS.sectionError("policy", text);
   }
 
   function numberOrNull(id) {

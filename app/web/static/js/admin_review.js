@@ -13,10 +13,7 @@
   };
 
   function sectionError(text) {
-    var node = document.querySelector('.section-error[data-section="review"]');
-    if (!node) return;
-    node.textContent = text || "";
-    node.hidden = !text;
+    DS.sectionError("review", text);
   }
 
   function cell(v) {

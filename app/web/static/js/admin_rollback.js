@@ -19,9 +19,7 @@
   }
 
   function showError(text) {
-    var node = document.querySelector('.section-error[data-section="rollback"]');
-    node.textContent = text || "";
-    node.hidden = !text;
+    DS.sectionError("rollback", text);
   }
 
   function fmtDate(v) {

@@ -15,10 +15,7 @@
   };
 
   function sectionError(text) {
-    var node = document.querySelector('.section-error[data-section="rollout"]');
-    if (!node) return;
-    node.textContent = text || "";
-    node.hidden = !text;
+    DS.sectionError("rollout", text);
   }
 
   function num(x, digits) {

@@ -225,6 +225,25 @@
     return node;
   }
 
+  /* SVG counterpart of el: svg("rect", {x: 1, class: "c"}, "optional text"). */
+  var SVG_NS = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs, text) {
+    var n = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      n.setAttribute(k, String(attrs[k]));
+    });
+    if (text !== undefined) n.textContent = text;
+    return n;
+  }
+
+  /* The admin page's per-section error line (<p class="section-error" data-section="name">). */
+  function sectionError(name, text) {
+    var node = document.querySelector('.section-error[data-section="' + name + '"]');
+    if (!node) return;
+    node.textContent = text || "";
+    node.hidden = !text;
+  }
+
   function pct(x, digits) {
     if (typeof x !== "number" || !isFinite(x)) return "–";
     return (x * 100).toFixed(digits === undefined ? 1 : digits) + "%";
@@ -323,6 +342,8 @@
     messageOf: messageOf,
     detailsText: detailsText,
     el: el,
+    svg: svg,
+    sectionError: sectionError,
     pct: pct,
     text: text,
     initAuthUI: initAuthUI,
