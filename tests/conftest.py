@@ -22,6 +22,7 @@ from app.config import normalise_database_url
 from app.extensions import db
 from tests import factories
 from tests.factories import bearer
+from tests.notify_receivers import SmtpServer
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
@@ -244,3 +245,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("NO_SKIPS") == "1" and _skipped:
         print(f"\nNO_SKIPS=1 but {len(_skipped)} test(s) skipped: {', '.join(_skipped[:10])}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real local SMTP server (aiosmtpd) that keeps the messages it receives."""
+    server = SmtpServer()
+    yield server
+    server.close()

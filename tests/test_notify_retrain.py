@@ -11,15 +11,8 @@ import pytest
 from app.notify.deliverer import stop_deliverer
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
 from tests.factories import correct_mistakes
-from tests.notify_receivers import FAST, SECRET, Receiver, SmtpServer, add_webhook
+from tests.notify_receivers import FAST, SECRET, Receiver, add_webhook
 from tests.polling import json_ok, poll
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from app.retrain.models import RetrainJob
 from app.state import scheduler
 from tests.conftest import TEMPLATE_LIMIT as LIMIT
 from tests.factories import send_labels
-from tests.notify_receivers import FAST, SECRET, Receiver, SmtpServer, add_webhook
+from tests.notify_receivers import FAST, SECRET, Receiver, add_webhook
 from tests.polling import json_ok, poll
 
 NOW = datetime(2026, 11, 28, 12, 0, 0)
@@ -220,13 +220,6 @@ def test_manual_jobs_say_which_admin_started_them(papp, sign_in):
 
 
 # --- end to end: the policy retrains by itself, and the webhook and email arrive ---------------
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture
