@@ -140,6 +140,9 @@ def test_embedded_process_runs_the_job_not_the_serving_process(make_app, store_u
     # tie ("rejected"); either way not "failed".
     assert job["status"] in ("succeeded", "rejected") and job["registered_version"], job
     assert _job(app, job_id).owner.endswith(f":{worker.pid}")  # ran in the worker, not here
+    # Batch work below the serving processes: nice 19 and Linux's idle scheduling class.
+    assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19
+    assert os.sched_getscheduler(worker.pid) == os.SCHED_IDLE
 
 
 @pytest.mark.usefixtures("models")
