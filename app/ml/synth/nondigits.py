@@ -3,7 +3,9 @@
 Each kind is drawn as an ink map (or a whole picture) and encoded as the PNG/JPEG
 bytes a user would send, through the same upload degradations as the digit sets
 (``degrade``). Two disjoint generators: ``dev`` (used to choose the method) and
-``test`` (reported and used by tests): other seeds, other fonts, other shape sizes.
+``test`` (reported and used by tests): other seeds, other fonts, other shape sizes. A third,
+``heldout``, draws letters only, in fonts used for nothing else (matplotlib's STIX and Computer
+Modern): the honest figure for a letter source no choice was made on.
 """
 
 from __future__ import annotations
@@ -24,11 +26,18 @@ _DEGRADE = ("printed", "rotated_sheared", "off_centre", "thick_thin", "light_on_
             "uneven_lighting", "jpeg", "colour")  # fmt: skip
 # Letters that are drawn like a digit in most fonts: reported apart, never asserted.
 DIGIT_LIKE = frozenset("OoIlZzSsBbgqGDQ")
-SEEDS = {"dev": 41_000, "test": 52_000}
+SEEDS = {"dev": 41_000, "test": 52_000, "heldout": 77_000}
+_HELDOUT_FONTS = ("STIXGeneral", "cmr10", "cmss10", "cmtt10", "cmb10", "cmmi10")
 
 
 def _fonts(variant: str) -> list[ImageFont.FreeTypeFont]:
-    # dev: the DejaVu fonts installed here; test: Pillow's bundled font (another design).
+    # dev: the DejaVu fonts installed here; test: Pillow's bundled font (another design);
+    # heldout: the serif, sans, typewriter and italic designs matplotlib ships (not DejaVu).
+    if variant == "heldout":
+        import matplotlib
+
+        found = sorted((Path(matplotlib.get_data_path()) / "fonts" / "ttf").glob("*.ttf"))
+        return [ImageFont.truetype(str(p), 48) for p in found if p.name.startswith(_HELDOUT_FONTS)]
     if variant == "test":
         return [ImageFont.load_default(size=s) for s in (40, 64, 96)]
     paths = sorted(Path(FONT_DIR).rglob("*.ttf"))
