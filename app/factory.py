@@ -130,6 +130,12 @@ def configure(config: str | type[Config] | None, overrides: dict[str, Any] | Non
 
 def register_extensions(app: Flask) -> None:
     """Bind the shared extension objects (app/extensions.py) and the app's Redis client."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
+            "pool_size": app.config["DB_POOL_SIZE"],
+            "max_overflow": app.config["DB_MAX_OVERFLOW"],
+        }
     try:
         db.init_app(app)
     except ArgumentError as exc:  # unknown scheme or unparsable URL: say so in one line
