@@ -23,6 +23,7 @@ from app.ml import ood
 from app.ml.codec import image_to_bytes
 from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
+from app.predict.combine import Combiner, Job
 from app.predict.models import Prediction
 from app.rollout.serving import route, shadow_rows
 from app.state import model_store, sqlite_write_lock
@@ -123,14 +124,30 @@ def _row(
     )
 
 
+@dataclass(eq=False)
+class Request:
+    """One request's images on their way through the combiner (app/predict/combine.py)."""
+
+    user_id: int
+    alias: str
+    uploads: list[Upload]
+    outcomes: list[Any]  # per upload: its image's index in `images`, or its ApiError
+    images: np.ndarray
+    model: Any
+    rt: Any  # the rollout route, or None
+    ab: AbChoice | None
+    started: float
+
+
 def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None = None) -> list[Any]:
-    """Predict every upload with one vectorised model call and store one row per valid image.
+    """Predict every upload and store one row per valid image.
 
     Returns, in upload order, a Prediction for each valid image and an ApiError for each
     rejected one (unreadable, blank, or out of distribution under OOD_ACTION=refuse). Rejected
     uploads write nothing. When the alias has an active rollout
     (app/rollout), the version it routes to serves and the other one scores the same batch
-    beside it: its answers are stored in the same commit and never returned.
+    beside it: its answers are stored in the same commit and never returned. Requests of this
+    process that predict at the same moment share the model call and the commit (combine.py).
     """
     started = time.perf_counter()
     images: list[np.ndarray] = []
@@ -145,37 +162,93 @@ def predict(user_id: int, alias: str, uploads: list[Upload], ab: AbChoice | None
         return outcomes
     alias_model = get_model(alias)
     rt = route(alias, user_id, alias_model)
-    model = rt.served if rt is not None else alias_model
-    batch = np.stack(images)
-    proba = np.asarray(model.predict_proba(batch), dtype=np.float64)
-    scores = np.asarray(model.ood_scores(batch), dtype=np.float64)
+    req = Request(user_id, alias, uploads, outcomes, np.stack(images),
+                  rt.served if rt is not None else alias_model, rt, ab, started)  # fmt: skip
+    session = db.session()
+    comb = combiner()
+    if comb is None or session.new or session.dirty or session.deleted:
+        # SQLite, or this request has uncommitted changes its own commit must carry: alone.
+        return answer_alone(req)
+    return comb.submit(Job(req))
+
+
+def answer_alone(req: Request) -> list[Any]:
+    job = Job(req)
+    answer([job])
+    return job.outcome()
+
+
+def combiner() -> Combiner | None:
+    """The app's combiner (app/predict/combine.py); None on SQLite, whose requests go alone."""
+    ext = current_app.extensions
+    if "digitserve.combiner" not in ext:
+        server_db = db.engine.dialect.name != "sqlite"
+        ext.setdefault("digitserve.combiner", Combiner(answer) if server_db else None)
+    return ext["digitserve.combiner"]
+
+
+def _score(reqs: list[Request]) -> dict[int, tuple[np.ndarray, np.ndarray, float]]:
+    """Probabilities and OOD scores per request: one call per model over all its requests."""
+    out = {}
+    by_model: dict[int, list[Request]] = {}
+    for req in reqs:
+        by_model.setdefault(id(req.model), []).append(req)
+    for same in by_model.values():
+        batch = np.concatenate([r.images for r in same]) if len(same) > 1 else same[0].images
+        proba = np.asarray(same[0].model.predict_proba(batch), dtype=np.float64)
+        scores = np.asarray(same[0].model.ood_scores(batch), dtype=np.float64)
+        done = time.perf_counter()
+        at = 0
+        for r in same:
+            n = len(r.images)
+            out[id(r)] = (proba[at : at + n], scores[at : at + n], done)
+            at += n
+    return out
+
+
+def _rows(req: Request, proba: np.ndarray, scores: np.ndarray, done: float) -> list[Prediction]:
     threshold = ood_threshold()
     if current_app.config.get("OOD_ACTION") == "refuse":
-        _refuse_ood(uploads, outcomes, scores, threshold)
-    latency_ms = (time.perf_counter() - started) * 1000.0 / len(images)
+        _refuse_ood(req.uploads, req.outcomes, scores, threshold)
+    ab = req.ab
     common = {
-        "user_id": user_id,
+        "user_id": req.user_id,
         "model_name": current_app.config["MODEL_NAME"],
-        "model_alias": alias,
-        "model_version": str(model.version),
+        "model_alias": req.alias,
+        "model_version": str(req.model.version),
         "ab_experiment": ab.experiment if ab else None,
         "ab_arm": ab.arm if ab else None,
-        "latency_ms": latency_ms,
+        "latency_ms": (done - req.started) * 1000.0 / len(req.images),
     }
-    rows = [
-        _row(common, upload, images[outcome], proba[outcome], float(scores[outcome]), threshold)
-        for upload, outcome in zip(uploads, outcomes, strict=True)
+    return [
+        _row(common, upload, req.images[outcome], proba[outcome], float(scores[outcome]), threshold)
+        for upload, outcome in zip(req.uploads, req.outcomes, strict=True)
         if not isinstance(outcome, ApiError)
     ]
-    if not rows:
-        return outcomes
-    db.session.add_all(rows)
-    if rt is not None:
-        kept = [outcome for outcome in outcomes if not isinstance(outcome, ApiError)]  # OOD refusals
-        db.session.add_all(shadow_rows(rt, batch[kept], rows))
-    _commit_keeping_values()
-    record_prediction(alias, str(model.version), ab.arm if ab else None, len(rows))
-    record_ood(alias, str(model.version), sum(r.ood for r in rows))
-    it = iter(rows)
-    return [outcome if isinstance(outcome, ApiError) else next(it) for outcome in outcomes]
 
+
+def answer(jobs: list[Job]) -> None:
+    """Score, store (one commit) and answer every job's request (the combiner's leader runs it)."""
+    reqs = [job.payload for job in jobs]
+    scored = _score(reqs)
+    rows_of: dict[int, list[Prediction]] = {}
+    written: list[Any] = []
+    for req in reqs:
+        rows = rows_of[id(req)] = _rows(req, *scored[id(req)])
+        written += rows
+        if rows and req.rt is not None:
+            kept = [o for o in req.outcomes if not isinstance(o, ApiError)]  # OOD refusals
+            written += shadow_rows(req.rt, req.images[kept], rows)
+    if written:
+        db.session.add_all(written)
+        _commit_keeping_values()
+        for obj in written:  # complete after the flush; other requests read them, not this session
+            db.session.expunge(obj)
+    for job, req in zip(jobs, reqs, strict=True):
+        rows = rows_of[id(req)]
+        if rows:
+            version, arm = str(req.model.version), req.ab.arm if req.ab else None
+            record_prediction(req.alias, version, arm, len(rows))
+            record_ood(req.alias, version, sum(r.ood for r in rows))
+        it = iter(rows)
+        job.result = [o if isinstance(o, ApiError) else next(it) for o in req.outcomes]
