@@ -29,10 +29,10 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
+from app.ml import ood_cache
 from app.ml.codec import IMAGE_SIDE as SIDE
 from app.ml.data import training_set
 
@@ -183,6 +183,8 @@ def _modes(Z: np.ndarray, y: np.ndarray) -> np.ndarray:
     # Each class is several styles (a 7 with or without a bar, printed or handwritten 1s): a few
     # k-means centres per class, in the whitened space, instead of one mean (measured: shapes
     # 74 -> 86 %, scribbles 55 -> 71 % flagged at the same digit flag rate).
+    from sklearn.cluster import KMeans  # fitting only: serving processes load the fit (ood_cache)
+
     with threadpool_limits(limits=1):
         return np.vstack(
             [KMeans(N_MODES, n_init=3, random_state=0).fit(Z[y == c]).cluster_centers_ for c in np.unique(y)]
@@ -240,11 +242,16 @@ _detector: OodDetector | None = None
 
 
 def detector() -> OodDetector:
-    """The process's detector, fitted on the bundled training images on first use."""
+    """The process's detector: the fitted one on disk (app/ml/ood_cache.py), else fitted on the
+    bundled training images on first use and written there for the next process."""
     global _detector
     if _detector is None:
         with _lock:
             if _detector is None:
-                ts = training_set()
-                _detector = fit(ts.X, ts.y, ts.weight)
+                found = ood_cache.load(OodDetector)
+                if found is None:
+                    ts = training_set()
+                    found = fit(ts.X, ts.y, ts.weight)
+                    ood_cache.save(found)
+                _detector = found
     return _detector

@@ -25,6 +25,12 @@ def register_cli(app: Flask) -> None:
             move=mover("bootstrap"),  # recorded in the alias history
         )
         click.echo(f"bootstrap: {result}")
+        # Fit the OOD detector once here, before the workers start: they load it from the cache
+        # file instead of each fitting it (app/ml/ood_cache.py).
+        from app.ml import ood, ood_cache
+
+        ood.detector()
+        click.echo(f"ood detector: {ood_cache.cache_path()}")
 
     @models.command("list")
     def list_cmd() -> None:
