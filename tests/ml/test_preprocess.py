@@ -237,3 +237,14 @@ def test_normalise_array_accepts_flat_and_rejects_blank():
     assert abs(centre_of_mass(out)[1] - 14) <= 1
     with pytest.raises(errors.BlankImage):
         normalise_array(np.zeros((28, 28)))
+
+
+@pytest.mark.parametrize("f", [2, 3, 4])
+def test_box_mean_is_the_block_mean(f):
+    from app.ml.preprocess import _box_mean
+
+    g = np.random.default_rng(f).random((12 * f, 7 * f), dtype=np.float32)
+    expected = g.reshape(12, f, 7, f).mean(axis=(1, 3))
+    got = _box_mean(g, f)
+    assert got.shape == (12, 7) and got.dtype == np.float32
+    assert np.abs(got - expected).max() < 1e-6
