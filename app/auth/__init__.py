@@ -6,6 +6,7 @@ from flask import Flask, Response
 
 from app.auth.cache import FOREVER, TtlCache, user_snapshot, watch_user_changes
 from app.auth.cli import register_cli
+from app.auth.decoded import remember_verified_tokens
 from app.auth.models import User
 from app.auth.services import claims_revoked
 from app.auth.tokens import revoke_session, session_key, stamp_claims, user_for_claims
@@ -23,6 +24,7 @@ def init_auth(app: Flask) -> None:
     seconds = app.config["AUTH_CACHE_SECONDS"]
     set_auth_caches(app, TtlCache(seconds), TtlCache(seconds))
     watch_user_changes()
+    remember_verified_tokens(jwt)  # decode and verify each token once per process
     _register_token_loaders()
     _register_token_errors()
     register_cli(app)
