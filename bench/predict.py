@@ -3,8 +3,9 @@
 In-process (the registered v2 loaded from the registry, as the server loads it): PNG decode +
 preprocessing, and predict_proba single and batched (timing helper from bench/predict_model.py).
 End to end: /api/v2/predict through gunicorn (production config, JWT auth, rate limits on but
-high, every prediction stored) loaded by wrk. Server overhead = end-to-end p50 at concurrency 1
-minus the in-process decode + predict time of the same image.
+high, every prediction stored) loaded by bench.common's closed-loop client (as bench.compare).
+Server overhead = end-to-end p50 at concurrency 1 minus the in-process decode + predict time of
+the same image.
 
     .venv/bin/python -m bench.predict [--seconds 10] [--backend sqlite|postgres] [--workers N]
 """
@@ -66,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmpdir:
         with common.our_server(args.backend, Path(tmpdir), workers=args.workers) as srv:
             for conc in args.concurrency:
-                res = common.run_wrk(
+                res = common.run_closed_loop(
                     f"{srv['url']}/api/v2/predict", body, ctype,
                     connections=conc, seconds=args.seconds, token=srv["tokens"]["user"],
                 )  # fmt: skip
@@ -96,7 +97,7 @@ def main() -> None:
     md = (
         f"# Predictions: model time vs end to end ({meta['when']})\n\n"
         f"gunicorn {args.workers} workers, {args.backend}, JWT auth, limits on (high), predictions stored; "
-        f"wrk 1 thread, {args.seconds} s per row. Load average before {load_before}, "
+        f"closed-loop client, {args.seconds} s per row. Load average before {load_before}, "
         f"after {meta['load_average_after']}.\n\n{table1}\n\n{table2}\n\n"
         f"Server overhead at p50 (concurrency 1): {overhead:.2f} ms above the model's "
         f"{model['model_total_ms']:.2f} ms (target ≤ 1 ms). Batch: "

@@ -25,6 +25,9 @@ from tests.factories import bearer
 from tests.notify_receivers import SmtpServer
 
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Retrain workers the tests start run uncapped (their retrains are what the tests wait for);
+# tests/test_retrain_worker.py checks the cap on a worker of its own.
+os.environ.setdefault("RETRAIN_CPU_SHARE", "0")
 
 
 def _on_postgres() -> bool:

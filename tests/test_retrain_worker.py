@@ -145,6 +145,20 @@ def test_embedded_process_runs_the_job_not_the_serving_process(make_app, store_u
     assert os.sched_getscheduler(worker.pid) == os.SCHED_IDLE
 
 
+def test_retrain_worker_caps_its_cpu_where_the_machine_allows(start_worker, tmp_path):
+    from app.retrain import cpulimit
+
+    worker = start_worker("process", RETRAIN_CPU_SHARE="0.3", LOG_LEVEL="INFO")
+    log = tmp_path / "worker-0.log"
+    said = poll(lambda: log.read_text(), lambda text: "retrain worker" in text and "cap" in text, timeout=60)
+    if "capped at 30 %" in said:  # a writable cgroup with a CPU controller (root, v1 or v2)
+        assert cpulimit.current_cap(worker.pid) == pytest.approx(0.3)
+    else:  # elsewhere it says why, and runs at idle priority only
+        assert "retrain CPU cap not applied" in said
+        assert cpulimit.current_cap(worker.pid) is None
+    assert os.sched_getscheduler(worker.pid) == os.SCHED_IDLE
+
+
 @pytest.mark.usefixtures("models")
 def test_killed_embedded_process_job_is_failed_at_restart_whatever_the_delay(
     make_app, store_uri, namespace, start_worker

@@ -24,6 +24,7 @@ from app import create_app
 from app.extensions import db
 from app.policy import ensure_scheduler, stop_scheduler
 from app.retrain import tasks
+from app.retrain.cpulimit import limit_cpu
 from app.retrain.jobs import claim, next_queued, reap_stale, update_job
 from app.retrain.runner import retrain_queue_name, run_job
 from app.timeutil import utcnow
@@ -116,6 +117,7 @@ def main() -> None:
     lower_priority(
         int(os.environ.get("RETRAIN_NICE", "19")), os.environ.get("RETRAIN_SCHED_IDLE", "1") != "0"
     )
+    limit_cpu(float(os.environ.get("RETRAIN_CPU_SHARE", "0.3")))
     if app.config["SCHEDULER_ENABLED"]:
         # A scheduler candidate that needs no request to start (the serving workers' start lazily).
         ensure_scheduler(app)
