@@ -16,10 +16,11 @@ three signals, all on gradient-orientation features (8 directions pooled on a 7x
   of the gradient features, shifted by OE_SHIFT. It sees letters (a e t f y r T C ...) that are
   neither far from every digit nor between two (other letters flagged 66 % -> 95 %).
 
-The detector does not depend on the model version: it is fitted once per process on the bundled
-training images (MNIST training split + synthetic uploads; never the holdout or the real-world
-set, and the hand-drawn images drawn from a fixed seed: deterministic), so one calibrated
-threshold serves every version. Fitting takes ~3 s (first model load);
+The detector does not depend on the model version: it is fitted once (then loaded by every
+process from a file, ``ood_cache``) on the bundled training images (MNIST training split +
+synthetic uploads; never the holdout or the real-world set, and the hand-drawn images drawn from a
+fixed seed: deterministic), so one calibrated threshold serves every version. Fitting takes ~3 s
+(`flask models bootstrap`, or the first model load where no fitted file exists);
 scoring is a few vectorised array operations per batch.
 """
 
