@@ -57,7 +57,8 @@ class DigitModel:
         self._cols = None if np.array_equal(classes, np.arange(N_CLASSES)) else classes.astype(int)
         # The same probabilities without scikit-learn's per-call validation (checked, or None).
         self._fast = compile_proba(self._model)
-        # Fit (once per process, shared by every version) before the first request needs it.
+        # Load (or, with no fitted file, fit) the detector shared by every version before the first
+        # request needs it (app/ml/ood_cache.py).
         self._ood = ood.detector()
         return self
 

@@ -51,7 +51,7 @@ class Combiner:
         self._lock = threading.Lock()
         self._queue: list[Job] = []
         self._busy = False
-        self.batches = 0  # answered batches and requests, for tests and the bench
+        self.batches = 0  # answered batches and requests (tests read them)
         self.jobs = 0
 
     def submit(self, job: Job) -> Any:
