@@ -24,13 +24,15 @@ def hello(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001 - WSGI 
 
 
 @contextmanager
-def _gunicorn(tmp: Path, name: str, **env: str) -> Iterator[stack.Server]:
+def _gunicorn(
+    tmp: Path, name: str, app: str = "tests.test_gunicorn_control_socket:hello", **env: str
+) -> Iterator[stack.Server]:
     port = stack.free_port()
     full = stack.base_env(HOME=str(tmp / "home"), BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="1", **env)
     full.pop("XDG_RUNTIME_DIR", None)  # the default path then lives under our private HOME
     cmd = [
         str(stack.VENV_BIN / "gunicorn"), "-c", str(stack.ROOT / "gunicorn.conf.py"),
-        "tests.test_gunicorn_control_socket:hello",
+        app,
     ]  # fmt: skip
     server = stack.spawn(name, cmd, full, tmp, f"http://127.0.0.1:{port}")
     try:
