@@ -72,3 +72,31 @@ def test_cache_is_bounded_and_checks_the_clock():
     assert tokens.get(("late",), 0, allow_expired=True) is not None
     tokens.put(("early",), {"nbf": time.time() + 60})
     assert tokens.get(("early",), 0) is None
+
+
+def test_remembered_header_is_the_tokens_own_and_each_caller_gets_a_copy(app, make_user):
+    import jwt as pyjwt
+    from flask_jwt_extended import view_decorators
+
+    user = make_user()
+    client = app.test_client()
+    token = sign_in(client, user["username"], user["password"])["access_token"]
+    assert _get(client, token).status_code == 200
+    first = view_decorators.get_unverified_jwt_headers(token)
+    assert first == pyjwt.get_unverified_header(token) and first["alg"] == "HS256"
+    first["alg"] = "none"  # a caller changing its copy changes nothing for the next request
+    assert view_decorators.get_unverified_jwt_headers(token)["alg"] == "HS256"
+
+
+def test_token_with_a_swapped_header_is_refused_after_the_genuine_one(app, make_user):
+    import base64
+    import json
+
+    user = make_user()
+    client = app.test_client()
+    token = sign_in(client, user["username"], user["password"])["access_token"]
+    assert _get(client, token).status_code == 200
+    _, body, sig = token.split(".")
+    head = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
+    assert _get(client, ".".join([head, body, sig])).status_code in (401, 422)
+    assert _get(client, ".".join([head, body, ""])).status_code in (401, 422)

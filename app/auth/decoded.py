@@ -13,14 +13,16 @@ are checked on every request as before (the blocklist and user loaders).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 from flask import current_app
-from flask_jwt_extended import JWTManager
+from flask_jwt_extended import JWTManager, view_decorators
 
 MAX_TOKENS = 4096  # distinct verified tokens kept per process (least recently used dropped)
 
@@ -83,4 +85,16 @@ def remember_verified_tokens(manager: JWTManager, tokens: DecodedTokens | None =
 
     manager._decode_jwt_from_config = cached_decode  # type: ignore[method-assign]
     manager._digitserve_decoded = tokens  # type: ignore[attr-defined]
+    # After verifying, Flask-JWT-Extended reads the token's header once more (base64 + JSON; its
+    # own call, outside the decode above). The header is a function of the token string alone.
+    view_decorators.get_unverified_jwt_headers = _cached_header
     return tokens
+
+
+@functools.lru_cache(maxsize=MAX_TOKENS)
+def _header_of(encoded_token: str) -> dict:
+    return jwt.get_unverified_header(encoded_token)
+
+
+def _cached_header(encoded_token: str) -> dict:
+    return dict(_header_of(encoded_token))  # callers get their own copy
