@@ -1,4 +1,4 @@
-"""gunicorn.conf.py keeps pyarrow out of serving workers (issue 16, memory).
+"""gunicorn.conf.py keeps pyarrow, pytest and aiohttp out of serving workers (issue 16, memory).
 
 pandas, which scikit-learn and MLflow import, loads pyarrow when it is installed: ~60 MB of
 resident memory per worker that serving never uses. A real gunicorn with our config serves the WSGI
@@ -7,6 +7,7 @@ app below, which imports what a serving worker imports and reports what it got.
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -21,12 +22,14 @@ def report(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001 - WSGI
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
 
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        importable = False
-    else:
-        importable = True
+    importable = {}
+    for name in ("pyarrow", "pytest", "aiohttp"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            importable[name] = False
+        else:
+            importable[name] = True
     X = np.array([[0.0], [1.0], [2.0], [3.0]])
     clf = LogisticRegression().fit(X, [0, 0, 1, 1])
     body = {
@@ -44,13 +47,17 @@ def _serve(tmp_path: Path, **env: str) -> dict:
         return requests.get(server.url + "/", timeout=30).json()
 
 
-def test_serving_workers_never_load_pyarrow_and_still_predict(tmp_path: Path) -> None:
+def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path) -> None:
     got = _serve(tmp_path)
-    assert got == {"pyarrow_loaded": False, "pyarrow_importable": False, "pandas_works": True,
-                   "predicted": [0, 1]}  # fmt: skip
+    assert got == {
+        "pyarrow_loaded": False,
+        "pyarrow_importable": {"pyarrow": False, "pytest": False, "aiohttp": False},
+        "pandas_works": True,
+        "predicted": [0, 1],
+    }
 
 
 def test_the_refused_list_is_configurable(tmp_path: Path) -> None:
     got = _serve(tmp_path, SERVING_REFUSED_IMPORTS="")
-    assert got["pyarrow_importable"] is True
+    assert got["pyarrow_importable"] == {"pyarrow": True, "pytest": True, "aiohttp": True}
     assert got["pandas_works"] is True
