@@ -62,6 +62,27 @@ def test_predict_returns_the_models_answer_and_stores_it(app, client, user_heade
     assert row.latency_ms > 0 and row.ab_arm is None
 
 
+def test_stored_row_reads_back_through_the_orm_as_answered(app, client, user_headers):
+    """Rows are written by a driver-level INSERT (app/predict/rows.py): every column must read back
+    through the ORM with its type and value, and sort and filter beside rows the ORM wrote."""
+    from datetime import timedelta
+
+    from app.timeutil import utcnow
+
+    before = utcnow()
+    body = _post(client, "/api/v2/predict", user_headers, mnist_as_photo(holdout_digit(5)[0])).get_json()
+    with app.app_context():
+        row = db.session.get(Prediction, body["prediction_id"])
+        assert isinstance(row.probabilities, list) and row.probabilities == body["probabilities"]
+        assert row.probability == body["probability"] and row.ood is body["ood"] is False
+        assert row.ood_score == body["ood_score"] and len(row.image) == 28 * 28
+        assert before - timedelta(seconds=1) <= row.created_at <= utcnow()
+        newest = db.session.scalars(
+            select(Prediction).where(Prediction.created_at >= before).order_by(Prediction.created_at.desc())
+        ).first()
+        assert newest.id == row.id
+
+
 def test_both_versions_read_a_handwritten_digit_photo(client, user_headers):
     # Holdout digits both models get right in-process (v1 >= 89 %, v2 >= 97.5 % on the holdout).
     hits = {"v1": 0, "v2": 0}

@@ -25,6 +25,7 @@ from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
 from app.predict.combine import Combiner, Job
 from app.predict.models import Prediction
+from app.predict.rows import insert_rows
 from app.rollout.serving import route, shadow_rows
 from app.state import model_store, sqlite_write_lock
 from app.timeutil import utcnow
@@ -95,24 +96,6 @@ def _store(written: list[Any]) -> None:
         raise
     finally:
         session.expire_on_commit = previous
-
-
-def insert_rows(rows: list[Any]) -> None:
-    """INSERT the (transient) rows of one model class in one statement and set their ids.
-
-    A Core INSERT ... RETURNING, not session.add + flush: the ORM's unit of work (identity map,
-    cascades, attribute history) cost more than the statement itself, ~a quarter of a
-    prediction's time. The rows stay outside the session: they are the answer, already complete.
-    """
-    if not rows:
-        return
-    table = type(rows[0]).__table__
-    keys = [c.key for c in table.columns if not c.primary_key]
-    values = [{k: getattr(row, k) for k in keys} for row in rows]
-    stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
-    ids = db.session.execute(stmt, values).scalars().all()
-    for row, id_ in zip(rows, ids, strict=True):
-        row.id = id_
 
 
 def ood_threshold() -> float:
