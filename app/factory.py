@@ -42,6 +42,7 @@ from app.health import init_health
 from app.instance_secret import fill_missing_secrets
 from app.metrics import init_metrics
 from app.monitoring import init_monitoring
+from app.multipart import init_multipart
 from app.notify import init_notify
 from app.policy import init_policy
 from app.predict import init_predict
@@ -71,12 +72,14 @@ def init_served_by(app: Flask) -> None:
         return response
 
 
-# The features, in the order they register. The order matters where a feature uses another:
+# The features, in the order they register (init_multipart first: it only swaps werkzeug's
+# multipart decoder). The order matters where a feature uses another:
 # security's JSON hook first (ahead of the limiter's), then the metrics hooks that time every
 # request; predict makes the model store that ab and
 # retrain use (init_ab refuses to run without it); web and the served-by header last, so their
 # after_request hooks run first.
 FEATURES: tuple[Callable[[Flask], None], ...] = (
+    init_multipart,
     init_security,
     init_metrics,
     init_health,
