@@ -105,11 +105,9 @@ def _same_shape() -> bool:
     )
 
 
-def init_multipart(app: Flask) -> None:
+def init_multipart(_app: Flask) -> None:
     """Use FastBoundaryDecoder for every multipart body this process parses (werkzeug's form
     parser looks the decoder up by module name), if werkzeug's decoder has the expected shape."""
-    if not app.config.get("FAST_MULTIPART", True):
-        return
     if formparser.MultipartDecoder is FastBoundaryDecoder:
         return
     if not _same_shape():
