@@ -230,7 +230,7 @@ def _rows(req: Request, proba: np.ndarray, scores: np.ndarray, done: float) -> l
         "ab_experiment": ab.experiment if ab else None,
         "ab_arm": ab.arm if ab else None,
         "latency_ms": (done - req.started) * 1000.0 / len(req.images),
-        "created_at": utcnow(),  # set here: the Core INSERT below applies no ORM defaults
+        "created_at": utcnow(),  # set here: rows.py's INSERT applies no ORM defaults
     }
     return [
         _row(common, upload, req.images[outcome], proba[outcome], float(scores[outcome]), threshold)
