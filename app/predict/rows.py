@@ -30,12 +30,12 @@ class _Insert:
     processors: dict[str, Callable[[Any], Any]]
 
     def params(self, row: Any) -> tuple | dict:
-        values = {}
-        for name in self.names:
-            value = getattr(row, name)
-            process = self.processors.get(name)
-            values[name] = process(value) if process is not None else value
-        return tuple(values[n] for n in self.names) if self.positional else values
+        values = [self._bound(name, getattr(row, name)) for name in self.names]
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+    def _bound(self, name: str, value: Any) -> Any:
+        process = self.processors.get(name)
+        return process(value) if process is not None else value
 
 
 _COMPILED: dict[tuple[str, str, str], _Insert] = {}

@@ -72,7 +72,7 @@ def preprocess(upload: Upload) -> np.ndarray:
         raise ApiError.from_ml(exc, {"filename": upload.filename}) from None
 
 
-def _store(written: list[Any]) -> None:
+def _store(predictions: list[Prediction], shadows: list[Any]) -> None:
     """INSERT the answered rows (predictions, then their shadow answers) and commit, in one go.
 
     Anything else this request's session holds is committed with them. Its loaded objects are
@@ -85,8 +85,7 @@ def _store(written: list[Any]) -> None:
     lock = sqlite_write_lock()
     try:
         with lock.hold() if lock is not None else nothing():
-            insert_rows([w for w in written if isinstance(w, Prediction)])
-            shadows = [w for w in written if not isinstance(w, Prediction)]
+            insert_rows(predictions)
             for shadow in shadows:
                 shadow.prediction_id = shadow.prediction.id
             insert_rows(shadows)
@@ -244,15 +243,16 @@ def answer(jobs: list[Job]) -> None:
     reqs = [job.payload for job in jobs]
     scored = _score(reqs)
     rows_of: dict[int, list[Prediction]] = {}
-    written: list[Any] = []
+    predictions: list[Prediction] = []
+    shadows: list[Any] = []
     for req in reqs:
         rows = rows_of[id(req)] = _rows(req, *scored[id(req)])
-        written += rows
+        predictions += rows
         if rows and req.rt is not None:
             kept = [o for o in req.outcomes if not isinstance(o, ApiError)]  # OOD refusals
-            written += shadow_rows(req.rt, req.images[kept], rows)
-    if written:
-        _store(written)
+            shadows += shadow_rows(req.rt, req.images[kept], rows)
+    if predictions:
+        _store(predictions, shadows)
     for job, req in zip(jobs, reqs, strict=True):
         rows = rows_of[id(req)]
         if rows:
