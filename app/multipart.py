@@ -99,17 +99,14 @@ class FastBoundaryDecoder(sansio_multipart.MultipartDecoder):
 def _same_shape() -> bool:
     theirs = sansio_multipart.MultipartDecoder(b"shape-check", 1024, max_parts=2)
     ours = FastBoundaryDecoder(b"shape-check", 1024, max_parts=2)
-    return set(vars(theirs)) == set(vars(ours)) and formparser.MultipartDecoder in (
-        sansio_multipart.MultipartDecoder,
-        FastBoundaryDecoder,
-    )
+    return set(vars(theirs)) == set(vars(ours))
 
 
 def init_multipart(_app: Flask) -> None:
     """Use FastBoundaryDecoder for every multipart body this process parses (werkzeug's form
     parser looks the decoder up by module name), if werkzeug's decoder has the expected shape."""
-    if formparser.MultipartDecoder is FastBoundaryDecoder:
-        return
+    if formparser.MultipartDecoder is not sansio_multipart.MultipartDecoder:
+        return  # installed already (another app of this process), or someone else's decoder
     if not _same_shape():
         log.warning("werkzeug's MultipartDecoder changed shape; keeping it (uploads cost more)")
         return
