@@ -3,10 +3,13 @@ a token the full check would refuse: expired, signed with another secret, altere
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 from datetime import timedelta
 
-from flask_jwt_extended import create_access_token
+import jwt as pyjwt
+from flask_jwt_extended import create_access_token, view_decorators
 
 from app.auth.decoded import DecodedTokens, _key
 from app.extensions import jwt
@@ -17,6 +20,15 @@ ME = "/auth/me"
 
 def _get(client, token: str):  # noqa: ANN001, ANN202
     return client.get(ME, headers={"Authorization": f"Bearer {token}"})
+
+
+def _signed_in(app, make_user):  # noqa: ANN001, ANN202
+    """A client and a fresh user's access token, already accepted once (so remembered)."""
+    user = make_user()
+    client = app.test_client()
+    token = sign_in(client, user["username"], user["password"])["access_token"]
+    assert _get(client, token).status_code == 200
+    return client, token
 
 
 def test_remembered_token_still_expires(app, make_user):
@@ -42,20 +54,14 @@ def test_token_of_another_secret_is_refused_after_being_remembered(make_app, mak
 
 
 def test_altered_token_is_refused(app, make_user):
-    user = make_user()
-    client = app.test_client()
-    token = sign_in(client, user["username"], user["password"])["access_token"]
-    assert _get(client, token).status_code == 200
+    client, token = _signed_in(app, make_user)
     head, body, sig = token.split(".")
     forged = ".".join([head, body, sig[:-2] + ("AA" if sig[-2:] != "AA" else "BB")])
     assert _get(client, forged).status_code in (401, 422)
 
 
 def test_logout_still_revokes_a_remembered_token(app, make_user):
-    user = make_user()
-    client = app.test_client()
-    token = sign_in(client, user["username"], user["password"])["access_token"]
-    assert _get(client, token).status_code == 200
+    client, token = _signed_in(app, make_user)
     assert client.post("/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code in (200, 204)
     assert _get(client, token).status_code == 401
 
@@ -75,13 +81,7 @@ def test_cache_is_bounded_and_checks_the_clock():
 
 
 def test_remembered_header_is_the_tokens_own_and_each_caller_gets_a_copy(app, make_user):
-    import jwt as pyjwt
-    from flask_jwt_extended import view_decorators
-
-    user = make_user()
-    client = app.test_client()
-    token = sign_in(client, user["username"], user["password"])["access_token"]
-    assert _get(client, token).status_code == 200
+    client, token = _signed_in(app, make_user)
     first = view_decorators.get_unverified_jwt_headers(token)
     assert first == pyjwt.get_unverified_header(token) and first["alg"] == "HS256"
     first["alg"] = "none"  # a caller changing its copy changes nothing for the next request
@@ -89,13 +89,7 @@ def test_remembered_header_is_the_tokens_own_and_each_caller_gets_a_copy(app, ma
 
 
 def test_token_with_a_swapped_header_is_refused_after_the_genuine_one(app, make_user):
-    import base64
-    import json
-
-    user = make_user()
-    client = app.test_client()
-    token = sign_in(client, user["username"], user["password"])["access_token"]
-    assert _get(client, token).status_code == 200
+    client, token = _signed_in(app, make_user)
     _, body, sig = token.split(".")
     head = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "JWT"}).encode()).rstrip(b"=").decode()
     assert _get(client, ".".join([head, body, sig])).status_code in (401, 422)

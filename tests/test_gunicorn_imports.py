@@ -34,7 +34,7 @@ def report(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001 - WSGI
     clf = LogisticRegression().fit(X, [0, 0, 1, 1])
     body = {
         "pyarrow_loaded": "pyarrow" in sys.modules,
-        "pyarrow_importable": importable,
+        "importable": importable,
         "pandas_works": int(pd.DataFrame({"a": [1, 2]})["a"].sum()) == 3,
         "predicted": clf.predict(np.array([[0.0], [3.0]])).tolist(),
     }
@@ -51,7 +51,7 @@ def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path
     got = _serve(tmp_path)
     assert got == {
         "pyarrow_loaded": False,
-        "pyarrow_importable": {"pyarrow": False, "pytest": False, "aiohttp": False},
+        "importable": {"pyarrow": False, "pytest": False, "aiohttp": False},
         "pandas_works": True,
         "predicted": [0, 1],
     }
@@ -59,5 +59,5 @@ def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path
 
 def test_the_refused_list_is_configurable(tmp_path: Path) -> None:
     got = _serve(tmp_path, SERVING_REFUSED_IMPORTS="")
-    assert got["pyarrow_importable"] == {"pyarrow": True, "pytest": True, "aiohttp": True}
+    assert got["importable"] == {"pyarrow": True, "pytest": True, "aiohttp": True}
     assert got["pandas_works"] is True
