@@ -18,6 +18,7 @@ from app.ml.retrain import RetrainRequest, RetrainResult
 from app.retrain.jobs import update_job
 from app.retrain.models import RetrainJob
 from app.rollout.service import start_rollout
+from app.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def hand_off(
         paired=result.paired,
     )
     if not gate.promoted:
-        update_job(job_id, status="rejected", decision=f"no rollout: {gate.reason}")
+        _finish(job_id, status="rejected", decision=f"no rollout: {gate.reason}")
         return
     try:
         rollout = start_rollout(
@@ -60,14 +61,19 @@ def hand_off(
         )
     except ApiError as exc:  # e.g. the alias has an active rollout already (409)
         log.warning("retrain job %s: no rollout started: %s", job_id, exc.message)
-        update_job(job_id, status="rejected", decision=f"passed the gate, but no rollout: {exc.message}")
+        _finish(job_id, status="rejected", decision=f"passed the gate, but no rollout: {exc.message}")
         return
-    update_job(
+    _finish(
         job_id,
         status="succeeded",
         decision=f"handed to rollout {rollout.id} on {alias}: {gate.reason}",
         metrics={**_stored_metrics(job_id), "rollout_id": rollout.id},
     )
+
+
+def _finish(job_id: int, **values: Any) -> None:
+    # The job's end: record_result left it running, with its lock, for this hand-off.
+    update_job(job_id, active_lock=None, progress=100, step="done", finished_at=utcnow(), **values)
 
 
 def _stored_metrics(job_id: int) -> dict[str, Any]:

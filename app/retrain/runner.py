@@ -115,8 +115,14 @@ def request_for(app: Flask, job: RetrainJob) -> RetrainRequest:
     )
 
 
-def record_result(job_id: int, req: RetrainRequest, note: str | None, result: RetrainResult) -> str:
-    """Write the retrain's outcome into the job row; returns the job's final status."""
+def record_result(
+    job_id: int, req: RetrainRequest, note: str | None, result: RetrainResult, final: bool = True
+) -> str:
+    """Write the retrain's outcome into the job row; returns the job's status.
+
+    With ``final=False`` (a rollout hand-off follows) the figures are written but the job stays
+    running and keeps its lock: hand_off ends it, so no client sees a terminal status that then
+    changes, and no second retrain starts in between."""
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, int | float)}
     metrics["n_feedback_total"] = len(req.feedback_ids)
     metrics["n_feedback_used"] = result.n_feedback_used
@@ -125,13 +131,12 @@ def record_result(job_id: int, req: RetrainRequest, note: str | None, result: Re
     note = note or ""
     if result.note:
         note = f"{note} ({result.note})" if note else result.note
-    status = "succeeded" if result.promoted else "rejected"
+    status = ("succeeded" if result.promoted else "rejected") if final else "running"
+    ending = {"active_lock": None, "progress": 100, "step": "done", "finished_at": utcnow()}
     update_job(
         job_id,
         status=status,
-        active_lock=None,
-        progress=100,
-        step="done",
+        **(ending if final else {"step": "starting the rollout"}),
         metrics=metrics,
         mlflow_run_id=result.run_id,
         mlflow_experiment_id=result.experiment_id,
@@ -141,7 +146,6 @@ def record_result(job_id: int, req: RetrainRequest, note: str | None, result: Re
         new_accuracy=result.holdout_accuracy,
         baseline_accuracy=result.baseline_accuracy,
         note=note or None,
-        finished_at=utcnow(),
     )
     return status
 
@@ -163,7 +167,7 @@ def _run(app: Flask, job: RetrainJob, stop: threading.Event) -> str:
     result = retrain(
         req, progress=lambda pct, step: _progress(job_id, 5 + int(pct) * 95 // 100, step), move=move
     )
-    outcome = record_result(job_id, req, note, result)
+    outcome = record_result(job_id, req, note, result, final=rollout is None)
     if rollout is not None:
         hand_off(job_id, rollout[0], rollout[1], req, result)
         outcome = db.session.get(RetrainJob, job_id).status
