@@ -1,16 +1,17 @@
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import Response, current_app, g
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.ab.phases import note_change
 from app.ab.schemas import AbSettingsSchema
 from app.ab.service import AbConfig, Arm, choose_arm, current_config, save_config, validate_arms
+from app.apidoc import doc_only
 from app.auth.decorators import BEARER, admin_required, login_required
 from app.errors import ApiError
 from app.extensions import limiter
-from app.predict.http import error_docs, predict_one, version_limit, version_scope
+from app.predict.http import error_docs, predict_one, prediction_response, version_limit, version_scope
 from app.predict.schemas import ImageUploadSchema, PredictionSchema
 from app.predict.service import AbChoice
 from app.state import model_store
@@ -32,14 +33,16 @@ def _choice() -> AbChoice:
 @limiter.shared_limit(
     lambda: version_limit(_choice().arm), scope=lambda _endpoint: version_scope(_choice().arm)
 )
-@blp.arguments(ImageUploadSchema, location="files")
-@blp.response(200, PredictionSchema)
-@error_docs(blp)
-@blp.doc(security=BEARER)
-def ab_predict(_files: dict):
+@doc_only(
+    blp.arguments(ImageUploadSchema, location="files"),
+    blp.response(200, PredictionSchema),
+    error_docs(blp),
+    blp.doc(security=BEARER),
+)
+def ab_predict() -> Response:
     """Predict with the A/B arm assigned to the caller; says which arm served (`ab_version`)."""
     choice = _choice()
-    return predict_one(choice.arm, ab=choice)
+    return prediction_response(predict_one(choice.arm, ab=choice))
 
 
 @blp.route("/admin/ab", methods=["GET"])

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from flask_jwt_extended import current_user
 from flask_smorest import Blueprint
 
 from app.errors import ApiError
 from app.predict.models import Prediction
+from app.predict.schemas import prediction_body
 from app.predict.service import AbChoice, Upload, predict
 from app.realtime import notify_prediction_done
 
@@ -79,6 +80,11 @@ def predict_one(alias: str, ab: AbChoice | None = None) -> Prediction:
     if isinstance(outcome, ApiError):
         raise outcome
     return outcome
+
+
+def prediction_response(row: Prediction) -> Response:
+    """The 200 answer of a single-image view (documented as PredictionSchema; see app/apidoc.py)."""
+    return current_app.json.response(prediction_body(row))
 
 
 def predict_batch(alias: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -67,6 +68,34 @@ class PredictionSchema(ma.Schema):
             body.pop("ab_version", None)
             body.pop("experiment", None)
         return body
+
+
+def _opt(kind: Callable[[Any], Any], value: Any) -> Any:
+    return None if value is None else kind(value)
+
+
+def prediction_body(row: Any) -> dict[str, Any]:
+    """What PredictionSchema dumps for a stored prediction, built directly: the single-image
+    views answer with it (marshmallow's dump cost ~0.1 ms of each prediction).
+    tests/test_prediction_body.py holds the two equal."""
+    predicted, probability = _opt(int, row.predicted), _opt(float, row.probability)
+    body = {
+        "prediction": predicted,
+        "prediccion": predicted,
+        "probability": probability,
+        "probabilidad": probability,
+        "probabilities": _opt(lambda values: [float(v) for v in values], row.probabilities),
+        "version": _opt(str, row.model_alias),
+        "model_version": _opt(str, row.model_version),
+        "ood": row.ood,  # as marshmallow 4 dumps a Boolean: unchanged
+        "ood_score": _opt(float, row.ood_score),
+        "prediction_id": _opt(int, row.id),
+        "latency_ms": _opt(lambda ms: round(ms, 3), row.latency_ms),
+    }
+    if row.ab_arm is not None:  # outside A/B the two A/B keys are absent, not null
+        body["ab_version"] = str(row.ab_arm)
+        body["experiment"] = _opt(str, row.ab_experiment)
+    return body
 
 
 class BatchItemSchema(PredictionSchema):

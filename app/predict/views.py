@@ -2,11 +2,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import Response
 from flask_smorest import Blueprint
 
+from app.apidoc import doc_only
 from app.auth.decorators import BEARER, login_required
 from app.extensions import limiter
-from app.predict.http import batch_cost, error_docs, predict_batch, predict_one, version_limit, version_scope
+from app.predict.http import (
+    batch_cost,
+    error_docs,
+    predict_batch,
+    predict_one,
+    prediction_response,
+    version_limit,
+    version_scope,
+)
 from app.predict.schemas import BatchResultSchema, BatchUploadSchema, ImageUploadSchema, PredictionSchema
 
 blp = Blueprint("predict", __name__, url_prefix="/api", description="Digit predictions")
@@ -28,13 +38,15 @@ def _register(alias: str) -> None:
     @blp.route(f"/{alias}/predict", methods=["POST"], endpoint=f"predict_{alias}")
     @login_required
     @limiter.shared_limit(limit, scope=version_scope(alias))
-    @blp.arguments(ImageUploadSchema, location="files")
-    @blp.response(200, PredictionSchema)
-    @error_docs(blp)
-    @blp.doc(security=BEARER, summary=f"Predict a digit with model {alias}")
+    @doc_only(
+        blp.arguments(ImageUploadSchema, location="files"),
+        blp.response(200, PredictionSchema),
+        error_docs(blp),
+        blp.doc(security=BEARER, summary=f"Predict a digit with model {alias}"),
+    )
     @_named(f"predict_{alias}")
-    def single(_files: dict) -> dict:
-        return predict_one(alias)
+    def single() -> Response:
+        return prediction_response(predict_one(alias))
 
     @blp.route(f"/{alias}/predict/batch", methods=["POST"], endpoint=f"predict_{alias}_batch")
     @login_required
