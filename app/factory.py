@@ -28,7 +28,6 @@ import app.policy.models  # noqa: F401
 import app.predict.models  # noqa: F401
 import app.retrain.models  # noqa: F401
 import app.rollout.models  # noqa: F401
-from app import ratelimit_storage  # noqa: F401 - registers the sqlite-limits:// scheme
 from app.ab import init_ab
 from app.admin import init_admin
 from app.aliases import init_aliases
@@ -46,6 +45,7 @@ from app.multipart import init_multipart
 from app.notify import init_notify
 from app.policy import init_policy
 from app.predict import init_predict
+from app.ratelimit_storage import init_own_hits, window_storage_uri  # registers sqlite-limits://
 from app.realtime import init_realtime
 from app.realtime.guard import client_manager
 from app.retrain import init_retrain
@@ -148,6 +148,7 @@ def register_extensions(app: Flask) -> None:
     bcrypt.init_app(app)
     jwt.init_app(app)
     _choose_limits_storage(app)
+    init_own_hits(app)  # ahead of the limiter's own hooks
     limiter.init_app(app)
     api.init_app(app)
     api.spec.components.security_scheme(
@@ -172,6 +173,7 @@ def register_extensions(app: Flask) -> None:
 def _choose_limits_storage(app: Flask) -> None:
     """Without REDIS_URL: one SQLite counter file per deployment on tmpfs, shared by its workers."""
     if app.config.get("RATELIMIT_STORAGE_URI"):
+        app.config["RATELIMIT_STORAGE_URI"] = window_storage_uri(app.config["RATELIMIT_STORAGE_URI"])
         return
     if app.config.get("TESTING"):
         app.config["RATELIMIT_STORAGE_URI"] = "memory://"
