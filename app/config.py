@@ -75,7 +75,10 @@ class Config(LoopSettings, OperationsSettings):
     SQLALCHEMY_DATABASE_URI = normalise_database_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'digitserve.db'}")
     )
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Server databases check a pooled connection only after it sat idle (app/db_ping.py), not on
+    # every checkout as pool_pre_ping would; SQLite needs neither.
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    DB_PING_IDLE_SECONDS = _env_float("DB_PING_IDLE_SECONDS", 1.0)
     # Server databases: connections each worker keeps open. A gevent worker runs many requests at
     # once and an overflow connection is closed when returned, so SQLAlchemy's default of 5 made
     # most requests under load open a new PostgreSQL backend (connect + close: ~7 % of a worker's

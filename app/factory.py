@@ -33,6 +33,7 @@ from app.admin import init_admin
 from app.aliases import init_aliases
 from app.auth import init_auth
 from app.config import Config, ConfigError, ProductionConfig, get_config
+from app.db_ping import ping_idle_connections
 from app.errors import register_error_handlers
 from app.extensions import api, bcrypt, db, jwt, limiter, migrate, socketio
 from app.feedback import init_feedback
@@ -144,6 +145,7 @@ def register_extensions(app: Flask) -> None:
     except ArgumentError as exc:  # unknown scheme or unparsable URL: say so in one line
         raise ConfigError(f"DATABASE_URL is not a usable database URL: {exc}") from None
     _tune_sqlite(app)
+    _ping_idle_connections(app)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     bcrypt.init_app(app)
     jwt.init_app(app)
@@ -222,6 +224,13 @@ def _tune_sqlite(app: Flask) -> None:
             pass
         finally:
             cursor.close()
+
+
+def _ping_idle_connections(app: Flask) -> None:
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite" and not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
+        ping_idle_connections(engine, app.config["DB_PING_IDLE_SECONDS"])
 
 
 def _configure_logging(app: Flask) -> None:
