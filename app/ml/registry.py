@@ -148,10 +148,9 @@ def version_family(client: MlflowClient, mv: Any) -> str:
 def load_version(client: MlflowClient, version: str, name: str = MODEL_NAME) -> Any:
     """Load the fitted sklearn Pipeline of a version. Uses the resolved
     artifact location, so it does not depend on MLflow's global URIs."""
-    import mlflow.sklearn
+    from app.ml.artifact import load_sklearn_model
 
-    uri = client.get_model_version_download_uri(name, str(version))
-    return mlflow.sklearn.load_model(uri)
+    return load_sklearn_model(client.get_model_version_download_uri(name, str(version)))
 
 
 def registry_aliases(client: MlflowClient, name: str = MODEL_NAME) -> dict[str, str]:

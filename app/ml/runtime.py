@@ -48,9 +48,9 @@ class DigitModel:
 
     def load(self) -> DigitModel:
         if self._model is None:
-            import mlflow.sklearn
+            from app.ml.artifact import load_sklearn_model
 
-            self._model = mlflow.sklearn.load_model(self.uri)
+            self._model = load_sklearn_model(self.uri)
             self.family = self.family or family_of(self._model)
         classes = np.asarray(getattr(self._model, "classes_", np.arange(N_CLASSES)))
         # predict_proba columns follow classes_; remember how to map to 0..9.
