@@ -11,6 +11,23 @@ import sys
 NAMES = ("pandas", "pyarrow", "pytest", "aiohttp")
 
 
+def _failing_app_modules() -> list[str]:
+    """Every module of the app package that does not import here (scripts' __main__ aside)."""
+    import pkgutil
+
+    import app
+
+    failing = []
+    for found in pkgutil.walk_packages(app.__path__, "app."):
+        if found.name.endswith(".__main__"):
+            continue
+        try:
+            importlib.import_module(found.name)
+        except Exception as exc:  # noqa: BLE001 - reported, with its cause
+            failing.append(f"{found.name}: {exc!r}"[:300])
+    return failing
+
+
 def report(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001 - WSGI signature
     import os
 
@@ -38,6 +55,7 @@ def report(environ: dict, start_response) -> list[bytes]:  # noqa: ANN001 - WSGI
         "importable": importable,
         "predicted": clf.predict(np.array([[0.0], [3.0]])).tolist(),
         "model_answers": model.predict_proba(np.zeros((1, 784), dtype=np.float32)).shape == (1, 10),
+        "failing_app_modules": _failing_app_modules(),
     }
     start_response("200 OK", [("Content-Type", "application/json")])
     return [json.dumps(body).encode()]

@@ -29,6 +29,7 @@ def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path
         "importable": dict.fromkeys(NAMES, False),
         "predicted": [0, 1],
         "model_answers": True,
+        "failing_app_modules": [],
     }
 
 
@@ -36,4 +37,4 @@ def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path
 def test_the_refused_list_is_configurable(tmp_path: Path, mlflow_uri: str) -> None:
     got = _serve(tmp_path, mlflow_uri, SERVING_REFUSED_IMPORTS="")
     assert got["importable"] == dict.fromkeys(NAMES, True)
-    assert "pandas" in got["loaded"] and got["model_answers"] is True
+    assert "pandas" in got["loaded"] and got["model_answers"] is True and got["failing_app_modules"] == []

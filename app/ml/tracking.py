@@ -12,7 +12,6 @@ from typing import Any
 import mlflow
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.models import infer_signature
 
 from app.ml import data, families, realworld, registry
 
@@ -58,6 +57,10 @@ def _log_reports(run_name: str, holdout: dict[str, Any], real_world: dict[str, A
 
 
 def _log_model(model: Any, X_train: np.ndarray) -> str:
+    # Imported here: mlflow.models' signatures need pandas, which serving workers refuse (they
+    # import this module for its names, and never log a model).
+    from mlflow.models import infer_signature
+
     example = np.asarray(X_train[:2], dtype=np.float32)
     info = mlflow.sklearn.log_model(
         model,
