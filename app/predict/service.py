@@ -25,7 +25,7 @@ from app.ml.errors import ImageError, ModelNotFound, ModelUnavailable
 from app.ml.preprocess import preprocess_image
 from app.predict.combine import Combiner, Job
 from app.predict.models import Prediction
-from app.predict.rows import insert_rows
+from app.predict.rows import insert_and_commit
 from app.rollout.serving import route, shadow_rows
 from app.state import model_store, sqlite_write_lock
 from app.timeutil import utcnow
@@ -85,11 +85,7 @@ def _store(predictions: list[Prediction], shadows: list[Any]) -> None:
     lock = sqlite_write_lock()
     try:
         with lock.hold() if lock is not None else nothing():
-            insert_rows(predictions)
-            for shadow in shadows:
-                shadow.prediction_id = shadow.prediction.id
-            insert_rows(shadows)
-            session.commit()
+            insert_and_commit(predictions, shadows)
     except BaseException:
         session.rollback()
         raise
