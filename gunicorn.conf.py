@@ -155,13 +155,14 @@ def worker_exit(server, worker):  # noqa: ANN001, ANN201 - gunicorn's hook signa
             server.log.warning("could not stop the scheduler of worker %s", worker.pid)
 
 
-# Packages a serving worker never uses but would import anyway, ~140 MB of resident memory per
+# Packages a serving worker never uses but would import anyway, ~145 MB of resident memory per
 # worker: pandas (~66 MB; scikit-learn imports it when installed, MLflow's sklearn flavour needs it,
 # so models are loaded by app/ml/artifact.py), pyarrow (pandas loads it), pytest (scikit-learn's
-# test helpers, through skops' type list) and aiohttp (python-engineio's asyncio client). Each
-# importer treats ModuleNotFoundError as "not installed". Refused in the workers only; the CLI,
-# the retrain process and the tests keep them.
-_REFUSED = os.environ.get("SERVING_REFUSED_IMPORTS", "pandas,pyarrow,pytest,_pytest,aiohttp")
+# test helpers, through skops' type list), aiohttp (python-engineio's asyncio client), rich
+# (scikit-learn's progress bars) and pygments (Mako's exception highlighting, through Alembic).
+# Each importer treats ModuleNotFoundError as "not installed". Refused in the workers only; the
+# CLI, the retrain process and the tests keep them.
+_REFUSED = os.environ.get("SERVING_REFUSED_IMPORTS", "pandas,pyarrow,pytest,_pytest,aiohttp,rich,pygments")
 SERVING_REFUSED_IMPORTS = frozenset(name.strip() for name in _REFUSED.split(",") if name.strip())
 
 

@@ -8,7 +8,7 @@ import importlib
 import json
 import sys
 
-NAMES = ("pandas", "pyarrow", "pytest", "aiohttp")
+NAMES = ("pandas", "pyarrow", "pytest", "aiohttp", "rich", "pygments")
 
 
 def _failing_app_modules() -> list[str]:

@@ -1,7 +1,8 @@
-"""gunicorn.conf.py keeps pandas, pyarrow, pytest and aiohttp out of serving workers (issue 16,
-memory): ~140 MB of resident memory per worker that serving never uses. A real gunicorn with our
-config serves tests/gunicorn_imports_app.py, which imports what a serving worker imports, loads a
-registered model as the model store does, and reports what it got.
+"""gunicorn.conf.py keeps pandas, pyarrow, pytest, aiohttp, rich and pygments out of serving
+workers (issue 16, memory): ~145 MB of resident memory per worker that serving never uses. A real
+gunicorn with our config serves tests/gunicorn_imports_app.py, which imports what a serving worker
+imports (every module of the app package), loads a registered model as the model store does, and
+reports what it got.
 """
 
 from __future__ import annotations
