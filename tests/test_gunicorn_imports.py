@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import requests
 
 from tests.gunicorn_imports_app import NAMES
@@ -22,9 +21,9 @@ def _serve(tmp_path: Path, mlflow_uri: str, **env: str) -> dict:
         return requests.get(server.url + "/", timeout=60).json()
 
 
-@pytest.mark.usefixtures("models")
-def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path, mlflow_uri: str) -> None:
-    got = _serve(tmp_path, mlflow_uri)
+def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path, store_uri: str) -> None:
+    # store_uri: a private registry, whatever other tests did to the session's aliases.
+    got = _serve(tmp_path, store_uri)
     assert got == {
         "loaded": [],
         "importable": dict.fromkeys(NAMES, False),
@@ -34,8 +33,7 @@ def test_serving_workers_refuse_unused_packages_and_still_predict(tmp_path: Path
     }
 
 
-@pytest.mark.usefixtures("models")
-def test_the_refused_list_is_configurable(tmp_path: Path, mlflow_uri: str) -> None:
-    got = _serve(tmp_path, mlflow_uri, SERVING_REFUSED_IMPORTS="")
+def test_the_refused_list_is_configurable(tmp_path: Path, store_uri: str) -> None:
+    got = _serve(tmp_path, store_uri, SERVING_REFUSED_IMPORTS="")
     assert got["importable"] == dict.fromkeys(NAMES, True)
     assert "pandas" in got["loaded"] and got["model_answers"] is True and got["failing_app_modules"] == []

@@ -30,11 +30,10 @@ def _fitted(*steps):  # noqa: ANN002, ANN202
     return make_pipeline(*steps, LogisticRegression()).fit(X, [0, 0, 1, 1])
 
 
-@pytest.mark.usefixtures("models")
-def test_a_registered_version_loads_as_mlflow_would(mlflow_uri):
+def test_a_registered_version_loads_as_mlflow_would(store_uri):
     import mlflow.sklearn
 
-    client = MlflowClient(mlflow_uri)
+    client = MlflowClient(store_uri)
     version = registry.get_alias_version(client, "v2").version
     uri = client.get_model_version_download_uri(registry.MODEL_NAME, str(version))
     ours, theirs = load_sklearn_model(uri), mlflow.sklearn.load_model(uri)
