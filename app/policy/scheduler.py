@@ -83,15 +83,14 @@ class Scheduler:
     def tick(self) -> bool:
         """One tick: True if this process held the lease and ran the periodic tasks."""
         with self.app.app_context():
+            held = False
             try:
-                self.ticks += 1
                 held = acquire(LEASE_NAME, self.owner, self.app.config["SCHEDULER_LEASE_SECONDS"])
                 if held != self.holding:  # a change of scheduler is worth a line in the log
                     log.info("%s the scheduler lease: %s", "took" if held else "lost", self.owner)
                     self.holding = held
                 if not held:
                     return False
-                self.held += 1
                 for task in list(PERIODIC_TASKS):
                     self._run_task(task)
                 return True
@@ -100,6 +99,10 @@ class Scheduler:
                 log.warning("scheduler tick failed", exc_info=True)
                 return False
             finally:
+                # Counted once the lease was decided, `held` first: a reader never sees a tick
+                # without its lease count (it saw ticks - 1 while the acquire's round trip ran).
+                self.held += int(held)
+                self.ticks += 1
                 db.session.remove()
 
     def _run_task(self, task: PeriodicTask) -> None:
