@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import ArgumentError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -144,8 +144,10 @@ def register_extensions(app: Flask) -> None:
         db.init_app(app)
     except ArgumentError as exc:  # unknown scheme or unparsable URL: say so in one line
         raise ConfigError(f"DATABASE_URL is not a usable database URL: {exc}") from None
-    _tune_sqlite(app)
-    _ping_idle_connections(app)
+    with app.app_context():
+        engine = db.engine
+    _tune_sqlite(app, engine)
+    _ping_idle_connections(app, engine)
     migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
     bcrypt.init_app(app)
     jwt.init_app(app)
@@ -196,7 +198,7 @@ def socketio_async_mode() -> str:
     return "gevent" if monkey is not None and monkey.is_module_patched("socket") else "threading"
 
 
-def _tune_sqlite(app: Flask) -> None:
+def _tune_sqlite(app: Flask, engine: Engine) -> None:
     """Embedded SQLite: WAL journal and synchronous=NORMAL on every connection.
 
     Every prediction is a commit; in the default rollback-journal mode each commit fsyncs several
@@ -226,9 +228,8 @@ def _tune_sqlite(app: Flask) -> None:
             cursor.close()
 
 
-def _ping_idle_connections(app: Flask) -> None:
-    with app.app_context():
-        engine = db.engine
+def _ping_idle_connections(app: Flask, engine: Engine) -> None:
+    # A server database's pool checks a connection that sat idle (app/db_ping.py).
     if engine.dialect.name != "sqlite" and not app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("pool_pre_ping"):
         ping_idle_connections(engine, app.config["DB_PING_IDLE_SECONDS"])
 

@@ -75,6 +75,20 @@ class OwnHits:
         hits = _own_hits.get()
         return None if hits is None else hits.get(key)
 
+    def get(self, key: str) -> int:
+        noted = self._noted(key)
+        return noted[0] if noted else self._read_count(key)
+
+    def get_expiry(self, key: str) -> float:
+        noted = self._noted(key)
+        return noted[1] if noted else self._read_expiry(key)
+
+    def _read_count(self, key: str) -> int:
+        raise NotImplementedError
+
+    def _read_expiry(self, key: str) -> float:
+        raise NotImplementedError
+
     @staticmethod
     def _forget(key: str | None = None) -> None:
         hits = _own_hits.get()
@@ -127,9 +141,7 @@ class SqliteLimitsStorage(OwnHits, Storage):
         self._note(key, int(count), float(until))
         return int(count)
 
-    def get(self, key: str) -> int:
-        if noted := self._noted(key):
-            return noted[0]
+    def _read_count(self, key: str) -> int:
         with self._lock:
             row = (
                 self._db()
@@ -138,9 +150,7 @@ class SqliteLimitsStorage(OwnHits, Storage):
             )
         return int(row[0]) if row else 0
 
-    def get_expiry(self, key: str) -> float:
-        if noted := self._noted(key):
-            return noted[1]
+    def _read_expiry(self, key: str) -> float:
         now = time.time()
         with self._lock:
             row = (
@@ -198,13 +208,11 @@ class RedisWindowStorage(OwnHits, RedisStorage):
         self._note(key, int(count), max(int(ttl), 0) + time.time())
         return int(count)
 
-    def get(self, key: str) -> int:
-        noted = self._noted(key)
-        return noted[0] if noted else super().get(key)
+    def _read_count(self, key: str) -> int:
+        return RedisStorage.get(self, key)
 
-    def get_expiry(self, key: str) -> float:
-        noted = self._noted(key)
-        return noted[1] if noted else super().get_expiry(key)
+    def _read_expiry(self, key: str) -> float:
+        return RedisStorage.get_expiry(self, key)
 
     def clear(self, key: str) -> None:
         self._forget(key)
