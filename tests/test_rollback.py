@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 from sqlalchemy import select
 
 from app.aliases import move_alias
 from app.aliases.models import AliasMove
+from app.aliases.service import rollback_lease
 from app.extensions import db
 from app.ml import registry
 from app.notify.models import Delivery
@@ -151,6 +153,58 @@ def test_rollback_and_history_errors(rb_app, rb, sign_in):
         assert db.session.scalar(select(AliasMove.id)) is None  # no refused request wrote a move
         with pytest.raises(ValueError, match="source"):
             move_alias("v2", "1", reason="x", source="cron")
+
+
+def _canary_history(app) -> None:
+    with app.app_context():
+        for version in ("1", "2", "1", "2", "1"):  # canary: new -> 1 -> 2 -> 1 -> 2 -> 1
+            move_alias("canary", version, reason="test", source="admin")
+
+
+def test_a_rollback_while_another_holds_the_alias_is_refused_and_changes_nothing(rb_app, rb, store_uri):
+    client, headers = rb
+    _canary_history(rb_app)
+    with rb_app.app_context(), rollback_lease("canary"):  # another worker's rollback, mid-way
+        body = _rollback(client, headers, "canary", 409)
+        assert body["error"]["code"] == "rollback_in_progress"
+        assert _rollback(client, headers, "v1", 409)["error"]["code"] == "nothing_to_roll_back"  # per alias
+    assert len(_history(client, headers, "canary")) == 5  # no row for the refused one
+    assert str(registry.get_alias_version(registry.client_for(store_uri), "canary").version) == "1"
+    assert _rollback(client, headers, "canary")["to_version"] == "2"  # the lease was given back
+
+
+def test_concurrent_rollbacks_each_take_their_own_step(rb_app, rb):
+    """Six admins press rollback at once: every one answered 200 undid a different move, and the
+    history holds exactly one rollback row per 200 (no step recorded twice, none skipped)."""
+    client, headers = rb
+    _canary_history(rb_app)
+    start, answers = threading.Barrier(6), []
+
+    def press() -> None:
+        own = rb_app.test_client()
+        start.wait(timeout=30)
+        resp = own.post("/admin/models/canary/rollback", headers=headers)
+        answers.append((resp.status_code, resp.get_json()))
+
+    threads = [threading.Thread(target=press) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert len(answers) == 6
+    done = [(b["from_version"], b["to_version"]) for status, b in answers if status == 200]
+    refused = [b["error"]["code"] for status, b in answers if status != 200]
+    assert done and set(refused) <= {"rollback_in_progress", "nothing_to_roll_back"}
+    # The stack undoes 2 -> 1, 1 -> 2, 2 -> 1, 1 -> 2 in that order: the successes are its first steps.
+    assert done == [("1", "2"), ("2", "1"), ("1", "2"), ("2", "1")][: len(done)]
+    rows = [m for m in _history(client, headers, "canary") if m["source"] == "rollback"]
+    assert len(rows) == len(done)
+    # The next rollback continues the same stack.
+    expected = {0: "2", 1: "1", 2: "2", 3: "1"}.get(len(done))
+    if expected is None:
+        assert _rollback(client, headers, "canary", 409)["error"]["code"] == "nothing_to_roll_back"
+    else:
+        assert _rollback(client, headers, "canary")["to_version"] == expected
 
 
 def test_admin_page_has_the_history_section_and_its_script(client):

@@ -9,13 +9,20 @@ Rollback is a stack: each rollback undoes the newest move not yet undone, so a s
 goes back further (3 -> 5 -> 7, rollback: 5, rollback: 3), and a new promotion starts a new top.
 Only moves with source "rollback" undo an older move; any other move (a staged rollout's own
 automatic rollback included, unless it passes source="rollback") is one a rollback can undo.
-Two rollbacks of one alias at the same instant are not serialised (both would read the same
-target): an admin action, rare enough to accept.
+Rollbacks of one alias are serialised by a database lease (every worker and host): two at the
+same instant would read the same target and record two rollbacks for one step back, so the next
+rollback would skip a version. The one that finds the lease taken answers 409
+rollback_in_progress; the admin tries again once the first has finished.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
@@ -107,10 +114,40 @@ def _current(client: MlflowClient, alias: str, name: str) -> Any:
     return mv
 
 
+# Longer than any rollback takes (a few registry calls); a worker that dies holding the lease
+# blocks further rollbacks of that alias for at most this long.
+ROLLBACK_LEASE_SECONDS = 60.0
+
+
+@contextmanager
+def rollback_lease(alias: str) -> Iterator[None]:
+    """Hold ``alias``'s rollback lease for the block, or raise 409 rollback_in_progress."""
+    from app.policy import lease  # here: app.policy's package imports the predict side, which imports us
+
+    name = f"rollback:{alias}"[:64]  # the lease's key length; longer aliases may share one
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    if not lease.acquire(name, holder, ROLLBACK_LEASE_SECONDS):
+        raise ApiError(
+            409,
+            f"Another rollback of {alias} is in progress; try again when it has finished.",
+            "rollback_in_progress",
+        )
+    try:
+        yield
+    finally:
+        lease.release(name, holder)
+
+
 def rollback(alias: str, actor_id: int | None) -> dict[str, Any]:
     """Move ``alias`` back one step (``rollback_target``); the champion follows when it pointed
-    at the version rolled back from, as it followed the promotion."""
+    at the version rolled back from, as it followed the promotion. One at a time per alias."""
     client, name = _registry()
+    _current(client, alias, name)  # 404 before a lease is taken for a name that is no alias
+    with rollback_lease(alias):
+        return _roll_back(client, name, alias, actor_id)
+
+
+def _roll_back(client: MlflowClient, name: str, alias: str, actor_id: int | None) -> dict[str, Any]:
     current = str(_current(client, alias, name).version)
     target = rollback_target(alias, current)
     if target is None or target == current:

@@ -22,7 +22,7 @@ blp = Blueprint("aliases", __name__, url_prefix="/admin", description="Alias his
 @admin_required
 @blp.response(200, RollbackSchema)
 @blp.alt_response(404, description="No such alias")
-@blp.alt_response(409, description="Nothing to roll back to")
+@blp.alt_response(409, description="Nothing to roll back to, or a rollback of this alias is under way")
 @blp.alt_response(503, description="Model registry unreachable")
 @blp.doc(security=BEARER)
 def rollback_alias(alias: str):
