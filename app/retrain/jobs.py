@@ -39,7 +39,11 @@ def create_job(
 ) -> RetrainJob:
     """Insert a queued job holding the deployment-wide lock, or raise 409 naming the active one.
 
-    `trigger` says what started it: "admin:<username>" or "policy:<trigger> (<why>)"."""
+    `trigger` says what started it: "admin:<username>" or "policy:<trigger> (<why>)".
+    A job whose target alias has an active staged rollout is refused (409 rollout_active): the
+    rollout's end would move the alias again and drop a promotion unseen, and a hand-off job's
+    own rollout would be refused when it finishes."""
+    _refuse_if_rolling_out(params)
     current = active_job()
     if current is not None and (_is_stale(current, stale_after) or _owner_is_dead(current)):
         mark_interrupted(current)
@@ -69,6 +73,23 @@ def create_job(
         current = active_job()
         raise _conflict(current) from None
     return job
+
+
+def _refuse_if_rolling_out(params: dict[str, Any]) -> None:
+    target = params.get("promote_to")
+    if target:
+        from app.rollout.service import refuse_if_active  # here: app.rollout imports the retrain side
+
+        refuse_if_active(target)
+
+
+def promoting_job(alias: str, stale_after: float) -> RetrainJob | None:
+    """The active job that will move ``alias`` itself when it finishes (a dead one is reaped)."""
+    job = active_job()
+    if job is None or reap_if_stale(job, stale_after).status not in ACTIVE_STATUSES:
+        return None
+    params = job.params or {}
+    return job if params.get("promote_to") == alias and not params.get("rollout") else None
 
 
 def _conflict(job: RetrainJob | None) -> ApiError:

@@ -63,7 +63,11 @@ def validate_request(data: dict) -> None:
 @admin_required
 @blp.arguments(RetrainRequestSchema, required=False)
 @blp.response(202, QueuedSchema)
-@blp.alt_response(409, description="A retrain is already queued or running (details.job_id)")
+@blp.alt_response(
+    409,
+    description="A retrain is already queued or running (details.job_id), or the target alias has an "
+    "active rollout (rollout_active, details.rollout_id)",
+)
 @blp.alt_response(422, description="Unknown keys, out-of-range values or an unknown base alias")
 @blp.alt_response(503, description="The model registry is unreachable; no job was created")
 @blp.doc(security=BEARER)

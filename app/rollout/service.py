@@ -68,7 +68,8 @@ def start_rollout(
         store.get_version(str(version))  # loads it now, so the first shadowed request does not wait
     except ModelNotFound:
         raise ApiError(422, f"Model version {version!r} is not registered.", "unknown_version") from None
-    _refuse_if_active(alias)
+    refuse_if_active(alias)
+    _refuse_if_promoting(alias)
     now = utcnow()
     rollout = Rollout(
         alias=alias,
@@ -90,13 +91,14 @@ def start_rollout(
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # another worker started one for this alias first
-        _refuse_if_active(alias)
+        refuse_if_active(alias)
         raise
     _invalidate()
     return rollout
 
 
-def _refuse_if_active(alias: str) -> None:
+def refuse_if_active(alias: str) -> None:
+    """409 rollout_active when ``alias`` has a rollout in progress."""
     current = db.session.scalar(select(Rollout).where(Rollout.active_lock == alias))
     if current is not None:
         raise ApiError(
@@ -104,6 +106,21 @@ def _refuse_if_active(alias: str) -> None:
             f"Alias {alias!r} has an active rollout ({current.id}, {current.stage}).",
             "rollout_active",
             {"rollout_id": current.id},
+        )
+
+
+def _refuse_if_promoting(alias: str) -> None:
+    """409 retrain_in_progress while a retrain will move ``alias`` itself: its promotion would
+    replace the baseline under the rollout."""
+    from app.retrain.jobs import promoting_job  # here: app.retrain imports this module
+
+    job = promoting_job(alias, current_app.config["RETRAIN_STALE_SECONDS"])
+    if job is not None:
+        raise ApiError(
+            409,
+            f"Retrain job {job.id} will promote into {alias!r} when it finishes; start the rollout after it.",
+            "retrain_in_progress",
+            {"job_id": job.id},
         )
 
 

@@ -37,7 +37,11 @@ def _get(rollout_id: int) -> Rollout:
 @admin_required
 @blp.arguments(RolloutRequestSchema)
 @blp.response(201, RolloutSchema)
-@blp.alt_response(409, description="The alias has an active rollout (details.rollout_id)")
+@blp.alt_response(
+    409,
+    description="The alias has an active rollout (details.rollout_id), or a retrain will promote "
+    "into it (retrain_in_progress, details.job_id)",
+)
 @blp.alt_response(422, description="Unknown alias or version, the version the alias serves, bad thresholds")
 @blp.alt_response(503, description="The model registry is unreachable; nothing was started")
 @blp.doc(security=BEARER)
