@@ -92,6 +92,9 @@ class OperationsSettings:
     MONITORING_PERMUTATIONS = env_int("MONITORING_PERMUTATIONS", 500)
     MONITORING_REFERENCE_SIZE = env_int("MONITORING_REFERENCE_SIZE", 500)
     MONITORING_CACHE_SECONDS = env_float("MONITORING_CACHE_SECONDS", 60.0)
+    # The scheduler checks the current A/B phase's sample ratio this often (0: only the report
+    # does), so a broken assignment raises `srm.alarm` without anyone opening the report.
+    AB_SRM_CHECK_SECONDS = env_float("AB_SRM_CHECK_SECONDS", 60.0)
 
 
 def check_loop_settings(cfg: dict) -> None:

@@ -146,6 +146,24 @@ def _verdict(difference: dict | None, exploratory: bool, srm: dict) -> tuple[str
     return winner, f"{winner} better (the confidence sequence on the difference excludes 0)"
 
 
+def _alarm_once(experiment: str, phase: Phase, srm: dict[str, Any]) -> bool:
+    """Send `srm.alarm` for a failing check, once per phase (whoever sees it first)."""
+    if srm["status"] != "failing" or not claim_srm_alarm(experiment, phase):
+        return False
+    notify("srm.alarm", {"experiment": experiment, "phase": phase.number, "srm": srm})
+    log.warning("SRM alarm: experiment %s phase %s: %s", experiment, phase.number, srm)
+    return True
+
+
+def check_srm(experiment: str) -> dict[str, Any]:
+    """The current phase's SRM check as the report makes it, alarm included: the scheduler's
+    periodic duty, so a broken split is reported while traffic flows, not when someone looks."""
+    phase = phases_for(experiment)[-1]
+    srm = srm_check(phase, _assignments(experiment, phase))
+    _alarm_once(experiment, phase, srm)
+    return srm
+
+
 def analyse_experiment(experiment: str) -> dict[str, Any]:
     """The report's `experiments` entry for `experiment` (its current phase)."""
     phases = phases_for(experiment)
@@ -176,9 +194,7 @@ def analyse_experiment(experiment: str) -> dict[str, Any]:
         )
     difference = _difference(accs)
     winner, verdict = _verdict(difference, exploratory, srm)
-    if srm["status"] == "failing" and claim_srm_alarm(experiment, phase):
-        notify("srm.alarm", {"experiment": experiment, "phase": phase.number, "srm": srm})
-        log.warning("SRM alarm: experiment %s phase %s: %s", experiment, phase.number, srm)
+    _alarm_once(experiment, phase, srm)
     return {
         "experiment": experiment,
         "phase": phase.number,

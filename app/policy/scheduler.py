@@ -16,6 +16,8 @@ from collections.abc import Callable
 
 from flask import Flask
 
+from app.ab.analysis import check_srm
+from app.ab.service import current_config
 from app.extensions import db
 from app.monitoring import check_alarms
 from app.policy.lease import acquire, release
@@ -44,11 +46,27 @@ def check_drift_task(app: Flask) -> object:
     return check_alarms(app)
 
 
+def check_srm_task(app: Flask) -> object:
+    """The running A/B phase's sample-ratio check every AB_SRM_CHECK_SECONDS (app/ab/analysis.py):
+    one grouped read of the phase's predictions; its alarm is sent once per phase."""
+    every = app.config["AB_SRM_CHECK_SECONDS"]
+    last, now = periodic_last_run(app), time.monotonic()
+    if every <= 0 or now - last.get("srm", float("-inf")) < every:
+        return None
+    last["srm"] = now
+    return check_srm(current_config().experiment)
+
+
 # Run in order by the lease holder on every tick, inside an app context; each must be short
 # (well under the lease) and is isolated: one failing does not stop the others.
 # The drift check first, so the policy reads a fresh alarm; rollouts also advance without new
 # feedback (a canary stage waits for served predictions, not verdicts).
-PERIODIC_TASKS: list[PeriodicTask] = [check_drift_task, run_retrain_policy, advance_rollouts_task]
+PERIODIC_TASKS: list[PeriodicTask] = [
+    check_drift_task,
+    run_retrain_policy,
+    advance_rollouts_task,
+    check_srm_task,
+]
 
 
 class Scheduler:
