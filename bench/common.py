@@ -64,6 +64,14 @@ def sample_png() -> bytes:
     return mnist_as_photo(holdout_digit(0)[0])
 
 
+SAMPLES = 16  # distinct uploads a load run cycles through
+
+
+def sample_pngs(count: int = SAMPLES) -> list[bytes]:
+    """`count` different holdout digits, photographed like sample_png (the first is sample_png)."""
+    return [mnist_as_photo(holdout_digit(i)[0]) for i in range(count)]
+
+
 @contextmanager
 def our_server(
     backend: str, tmp: Path, *, workers: int = 4, mlflow_uri: str | None = None, **extra: str
@@ -148,9 +156,17 @@ _LUA = textwrap.dedent(
 
 
 def run_wrk(
-    url: str, body: bytes, content_type: str, *, connections: int, seconds: int, token: str | None = None
+    url: str,
+    body: bytes | list[bytes],
+    content_type: str,
+    *,
+    connections: int,
+    seconds: int,
+    token: str | None = None,
 ) -> dict[str, Any]:
-    """POST `body` to `url` with wrk (one thread, `connections` keep-alive connections)."""
+    """POST `body` to `url` with wrk (one thread, `connections` keep-alive connections); of a
+    list of bodies wrk sends the first only."""
+    body = body[0] if isinstance(body, list) else body
     with tempfile.TemporaryDirectory() as tmp:
         body_path = Path(tmp, "body")
         body_path.write_bytes(body)
@@ -168,10 +184,11 @@ def run_wrk(
 class _ClosedLoop:
     """The shared state of one closed-loop run: its target, the start signal and the results."""
 
-    def __init__(self, url: str, body: bytes, headers: dict[str, str]) -> None:
+    def __init__(self, url: str, bodies: list[bytes], headers: dict[str, str]) -> None:
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
-        self.body, self.headers = body, headers
+        self.bodies, self.headers = bodies, headers
+        self.clients = 0
         self.latencies: list[float] = []
         self.errors = 0
         self.lock = threading.Lock()
@@ -182,15 +199,20 @@ class _ClosedLoop:
         return http.client.HTTPConnection(self.host, self.port, timeout=30)
 
     def client(self) -> None:
-        """One connection: the next request as soon as the previous answer arrived."""
+        """One connection: the next request as soon as the previous answer arrived; it cycles
+        through the bodies, each client from its own starting point."""
         conn = self._connect()
         mine: list[float] = []
         errors = 0
+        with self.lock:
+            turn, self.clients = self.clients, self.clients + 1
         self.start.wait()
         while time.monotonic() < self.deadline:
+            body = self.bodies[turn % len(self.bodies)]
+            turn += 1
             t0 = time.perf_counter()
             try:
-                conn.request("POST", self.path, self.body, self.headers)
+                conn.request("POST", self.path, body, self.headers)
                 resp = conn.getresponse()
                 resp.read()
                 ok = 200 <= resp.status < 300
@@ -221,10 +243,17 @@ def _latency_summary(latencies: list[float], elapsed: float, errors: int) -> dic
 
 
 def run_closed_loop(
-    url: str, body: bytes, content_type: str, *, connections: int, seconds: int, token: str | None = None
+    url: str,
+    body: bytes | list[bytes],
+    content_type: str,
+    *,
+    connections: int,
+    seconds: int,
+    token: str | None = None,
 ) -> dict[str, Any]:
-    """POST `body` to `url` from `connections` keep-alive connections, each sending its next
-    request when the previous answer arrived (closed loop), for `seconds`; per-request latency.
+    """POST `body` (or each of a list in turn) to `url` from `connections` keep-alive connections,
+    each sending its next request when the previous answer arrived (closed loop), for `seconds`;
+    per-request latency.
 
     Used instead of wrk for the comparison: wrk's latency percentiles against gunicorn's gevent
     workers contradict its own request count (an average of 730 ms at 8 connections and 300
@@ -233,7 +262,7 @@ def run_closed_loop(
     headers = {"Content-Type": content_type}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    loop = _ClosedLoop(url, body, headers)
+    loop = _ClosedLoop(url, body if isinstance(body, list) else [body], headers)
     threads = [threading.Thread(target=loop.client, daemon=True) for _ in range(connections)]
     for t in threads:
         t.start()

@@ -2,6 +2,7 @@
 
 (a) mlflow models serve -m models:/digit-classifier@model-v2 --env-manager local, /invocations
     with one preprocessed image as {"inputs": [[784 floats]]};
+    every client cycles through the same 16 holdout digits on both servers;
 (b) our POST /api/v2/predict with a PNG upload, JWT auth, rate limits on (set high) and every
     prediction stored in the database;
 (c) our POST /api/v2/predict/batch with BATCH images per request (figures in images/s).
@@ -48,14 +49,21 @@ def start_mlflow_serve(tmp: Path, workers: int) -> stack.Server:
     return server
 
 
-def mlflow_body() -> bytes:
+def mlflow_body(png: bytes | None = None) -> bytes:
     from app.ml.preprocess import preprocess_image
 
-    pixels = preprocess_image(common.sample_png()).reshape(784)
+    pixels = preprocess_image(png or common.sample_png()).reshape(784)
     return json.dumps({"inputs": [[round(float(v), 6) for v in pixels]]}).encode()
 
 
-def sweep(label: str, url: str, body: bytes, ctype: str, args: argparse.Namespace, **kw: Any) -> list[dict]:
+def mlflow_bodies() -> list[bytes]:
+    """The load's images as mlflow takes them: each upload's preprocessed 784 floats."""
+    return [mlflow_body(png) for png in common.sample_pngs()]
+
+
+def sweep(
+    label: str, url: str, body: bytes | list[bytes], ctype: str, args: argparse.Namespace, **kw: Any
+) -> list[dict]:
     rows = []
     for conc in args.concurrency:
         run = common.run_wrk if args.client == "wrk" else common.run_closed_loop
@@ -147,7 +155,7 @@ def worker_rss_mb(server: stack.Server) -> list[dict[str, float]]:
     return result
 
 
-def during_retrain(srv: dict, single: bytes, single_ct: str, args: argparse.Namespace) -> dict:
+def during_retrain(srv: dict, single: list[bytes], single_ct: str, args: argparse.Namespace) -> dict:
     """c=8 load while a full-data retrain runs in the retrain process / queue worker."""
     import requests
 
@@ -198,7 +206,7 @@ def run_mlflow(tmp: Path, args: argparse.Namespace) -> list[dict]:
         print(f"(a) mlflow models serve -w {n}", flush=True)
         with stack.running(lambda n=n: start_mlflow_serve(tmp / f"w{n}", n)) as mlflow_srv:
             for r in sweep(f"(a) mlflow /invocations -w{n}", f"{mlflow_srv.url}/invocations",
-                           mlflow_body(), "application/json", args):  # fmt: skip
+                           mlflow_bodies(), "application/json", args):  # fmt: skip
                 r["images_per_s"] = r["rps"]
                 r["mlflow_workers"] = n
                 rows.append(r)
@@ -206,7 +214,7 @@ def run_mlflow(tmp: Path, args: argparse.Namespace) -> list[dict]:
 
 
 def run_ours(
-    backend: str, sub: Path, args: argparse.Namespace, bodies: dict[str, tuple[bytes, str]], mlflow_url: str
+    backend: str, sub: Path, args: argparse.Namespace, bodies: dict[str, tuple[Any, str]], mlflow_url: str
 ) -> tuple[list[dict], dict[str, Any]]:
     """(b), (c) if asked, memory, and the run during a retrain, on one backend."""
     rows, extra = [], {}
@@ -237,10 +245,12 @@ def run_ours(
 
 
 def run_all(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
-    png = common.sample_png()
+    # Every run cycles through the same distinct digits (mlflow gets each one's preprocessed form).
+    pngs, boundary = common.sample_pngs(), "----digitserve-bench"
+    singles = [multipart([("d.png", png)], boundary=boundary)[0] for png in pngs]
     bodies = {
-        "single": multipart([("d.png", png)]),
-        "batch": multipart([(f"d{i}.png", png) for i in range(BATCH)]),
+        "single": (singles, multipart([], boundary=boundary)[1]),
+        "batch": multipart([(f"d{i}.png", pngs[i % len(pngs)]) for i in range(BATCH)]),
     }
     extra: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmpdir:
@@ -335,7 +345,9 @@ def report(rows: list[dict], extra: dict[str, Any], meta: dict[str, Any], args: 
         f"{meta['load_average_before']}, after {meta['load_average_after']} "
         "(other jobs share this machine).\n"
         f"Ours: PNG upload, JWT auth with live revocation and roles, rate limits on (high) with "
-        f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON.\n\n"
+        f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON. "
+        f"Each client cycles through {common.SAMPLES} different holdout digits (photographed, "
+        f"140x140 PNG), mlflow's through the same digits preprocessed.\n\n"
         f"{summary}\n\n{chr(10).join(notes(rows, extra, args))}\n\nAll rows:\n\n{all_rows_table(rows)}\n"
     )
 

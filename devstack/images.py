@@ -109,10 +109,12 @@ def webp_bomb(side: int = 5000) -> bytes:
     return buf.getvalue()
 
 
-def multipart(files: list[tuple[str, bytes]], field: str = "file") -> tuple[bytes, str]:
+def multipart(
+    files: list[tuple[str, bytes]], field: str = "file", boundary: str | None = None
+) -> tuple[bytes, str]:
     """A multipart/form-data body with one `field` part per (filename, PNG bytes), and its
-    Content-Type: what a predict request sends."""
-    boundary = "----digitserve" + os.urandom(8).hex()
+    Content-Type: what a predict request sends (a random boundary unless one is given)."""
+    boundary = boundary or "----digitserve" + os.urandom(8).hex()
     parts = []
     for name, data in files:
         head = (
