@@ -28,20 +28,58 @@ MAX_ENTRIES = 50_000  # bound on memory; the whole cache is dropped beyond it (r
 _MISSING = object()
 
 
+# How long a request waits for another one's load of the same key before loading itself.
+LOAD_WAIT_SECONDS = 5.0
+
+
 class TtlCache:
+    """Values kept for `ttl` seconds; one load per key at a time (single flight).
+
+    When an entry expires under load, every request that finds it missing would otherwise run the
+    same lookup at once: under gevent a lookup waits on the database, and the requests arriving
+    meanwhile miss too, so each expiry sent a burst of identical queries (a stampede that grows
+    with concurrency). Here the first miss loads and the others wait for its answer, which is
+    at least as fresh as anything they could have loaded themselves.
+    """
+
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._data: dict[Hashable, tuple[float, Any]] = {}
+        self._loading: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, load: Callable[[], Any], keep: Callable[[Any], bool] | None = None) -> Any:
         """The cached value for key if fresh, else load() (cached unless keep(value) is False)."""
-        now = time.monotonic()
+        fresh = self._fresh(key)
+        if fresh is not _MISSING:
+            return fresh
+        if self.ttl <= 0:
+            return load()
+        with self._lock:
+            pending = self._loading.get(key)
+            leader = pending is None
+            if leader:
+                pending = self._loading[key] = threading.Event()
+        if not leader:
+            # Another request is loading this key: take its answer. None kept (keep() said no,
+            # or its load failed): load here, as without the cache.
+            pending.wait(LOAD_WAIT_SECONDS)
+            fresh = self._fresh(key)
+            return fresh if fresh is not _MISSING else self._load(key, load, keep)
+        try:
+            return self._load(key, load, keep)
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
+            pending.set()
+
+    def _fresh(self, key: Hashable) -> Any:
         hit = self._data.get(key, _MISSING)
-        if hit is not _MISSING and hit[0] > now:
-            return hit[1]
+        return hit[1] if hit is not _MISSING and hit[0] > time.monotonic() else _MISSING
+
+    def _load(self, key: Hashable, load: Callable[[], Any], keep: Callable[[Any], bool] | None) -> Any:
         value = load()
-        if self.ttl > 0 and (keep is None or keep(value)):
+        if keep is None or keep(value):
             self.put(key, value)
         return value
 
