@@ -89,6 +89,7 @@ bench: $(VENV)/.dev
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq wrk; fi; }
 	$(PY) -m bench.predict --seconds $(BENCH_SECONDS)
 	$(PY) -m bench.compare --seconds $(BENCH_SECONDS) --backends $(BENCH_BACKENDS)
+	$(PY) -m bench.cpu_budget --seconds $(BENCH_SECONDS)
 	$(PY) -m bench.retrain
 
 # Regenerate the committed synthetic training uploads and the real-world evaluation set

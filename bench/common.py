@@ -158,7 +158,7 @@ _LUA = textwrap.dedent(
 def run_wrk(
     url: str,
     body: bytes | list[bytes],
-    content_type: str,
+    content_type: str | list[str],
     *,
     connections: int,
     seconds: int,
@@ -167,6 +167,7 @@ def run_wrk(
     """POST `body` to `url` with wrk (one thread, `connections` keep-alive connections); of a
     list of bodies wrk sends the first only."""
     body = body[0] if isinstance(body, list) else body
+    content_type = content_type[0] if isinstance(content_type, list) else content_type
     with tempfile.TemporaryDirectory() as tmp:
         body_path = Path(tmp, "body")
         body_path.write_bytes(body)
@@ -184,10 +185,10 @@ def run_wrk(
 class _ClosedLoop:
     """The shared state of one closed-loop run: its target, the start signal and the results."""
 
-    def __init__(self, url: str, bodies: list[bytes], headers: dict[str, str]) -> None:
+    def __init__(self, url: str, requests: list[tuple[bytes, dict[str, str]]]) -> None:
         parts = urllib.parse.urlsplit(url)
         self.host, self.port, self.path = parts.hostname, parts.port, parts.path
-        self.bodies, self.headers = bodies, headers
+        self.requests = requests  # (body, headers), sent in turn
         self.clients = 0
         self.latencies: list[float] = []
         self.errors = 0
@@ -208,11 +209,11 @@ class _ClosedLoop:
             turn, self.clients = self.clients, self.clients + 1
         self.start.wait()
         while time.monotonic() < self.deadline:
-            body = self.bodies[turn % len(self.bodies)]
+            body, headers = self.requests[turn % len(self.requests)]
             turn += 1
             t0 = time.perf_counter()
             try:
-                conn.request("POST", self.path, body, self.headers)
+                conn.request("POST", self.path, body, headers)
                 resp = conn.getresponse()
                 resp.read()
                 ok = 200 <= resp.status < 300
@@ -245,24 +246,24 @@ def _latency_summary(latencies: list[float], elapsed: float, errors: int) -> dic
 def run_closed_loop(
     url: str,
     body: bytes | list[bytes],
-    content_type: str,
+    content_type: str | list[str],
     *,
     connections: int,
     seconds: int,
     token: str | None = None,
 ) -> dict[str, Any]:
-    """POST `body` (or each of a list in turn) to `url` from `connections` keep-alive connections,
-    each sending its next request when the previous answer arrived (closed loop), for `seconds`;
-    per-request latency.
+    """POST `body` (or each of a list in turn, with its own content type when a list of them is
+    given) to `url` from `connections` keep-alive connections, each sending its next request
+    when the previous answer arrived (closed loop), for `seconds`; per-request latency.
 
     Used instead of wrk for the comparison: wrk's latency percentiles against gunicorn's gevent
     workers contradict its own request count (an average of 730 ms at 8 connections and 300
     req/s, which Little's law rules out), while this client's figures add up.
     """
-    headers = {"Content-Type": content_type}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    loop = _ClosedLoop(url, body if isinstance(body, list) else [body], headers)
+    bodies = body if isinstance(body, list) else [body]
+    types = content_type if isinstance(content_type, list) else [content_type] * len(bodies)
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    loop = _ClosedLoop(url, [(b, {"Content-Type": t, **auth}) for b, t in zip(bodies, types, strict=True)])
     threads = [threading.Thread(target=loop.client, daemon=True) for _ in range(connections)]
     for t in threads:
         t.start()

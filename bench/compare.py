@@ -62,7 +62,12 @@ def mlflow_bodies() -> list[bytes]:
 
 
 def sweep(
-    label: str, url: str, body: bytes | list[bytes], ctype: str, args: argparse.Namespace, **kw: Any
+    label: str,
+    url: str,
+    body: bytes | list[bytes],
+    ctype: str | list[str],
+    args: argparse.Namespace,
+    **kw: Any,
 ) -> list[dict]:
     rows = []
     for conc in args.concurrency:
@@ -155,7 +160,7 @@ def worker_rss_mb(server: stack.Server) -> list[dict[str, float]]:
     return result
 
 
-def during_retrain(srv: dict, single: list[bytes], single_ct: str, args: argparse.Namespace) -> dict:
+def during_retrain(srv: dict, single: list[bytes], single_ct: list[str], args: argparse.Namespace) -> dict:
     """c=8 load while a full-data retrain runs in the retrain process / queue worker."""
     import requests
 
@@ -245,11 +250,12 @@ def run_ours(
 
 
 def run_all(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
-    # Every run cycles through the same distinct digits (mlflow gets each one's preprocessed form).
-    pngs, boundary = common.sample_pngs(), "----digitserve-bench"
-    singles = [multipart([("d.png", png)], boundary=boundary)[0] for png in pngs]
+    # Every run cycles through the same distinct digits (mlflow gets each one's preprocessed form),
+    # each upload with its own multipart boundary, as browsers and HTTP libraries send them.
+    pngs = common.sample_pngs()
+    singles = [multipart([("d.png", png)]) for png in pngs]
     bodies = {
-        "single": (singles, multipart([], boundary=boundary)[1]),
+        "single": ([b for b, _t in singles], [t for _b, t in singles]),
         "batch": multipart([(f"d{i}.png", pngs[i % len(pngs)]) for i in range(BATCH)]),
     }
     extra: dict[str, Any] = {}
@@ -347,7 +353,8 @@ def report(rows: list[dict], extra: dict[str, Any], meta: dict[str, Any], args: 
         f"Ours: PNG upload, JWT auth with live revocation and roles, rate limits on (high) with "
         f"headers, every prediction stored, metrics. mlflow: the preprocessed 784 floats as JSON. "
         f"Each client cycles through {common.SAMPLES} different holdout digits (photographed, "
-        f"140x140 PNG), mlflow's through the same digits preprocessed.\n\n"
+        f"140x140 PNG, each with its own multipart boundary), mlflow's through the same digits "
+        f"preprocessed.\n\n"
         f"{summary}\n\n{chr(10).join(notes(rows, extra, args))}\n\nAll rows:\n\n{all_rows_table(rows)}\n"
     )
 
