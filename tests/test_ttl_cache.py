@@ -86,6 +86,30 @@ def test_an_answer_not_kept_is_loaded_by_each_request() -> None:
     assert len(calls) == CALLERS  # e.g. the session check: its default False is never kept
 
 
+def test_a_revocation_made_during_a_load_is_not_overwritten_by_it() -> None:
+    """This process revokes a token while another request's lookup (begun before) still runs: the
+    lookup's stale "not revoked" must not replace the revocation, for this or waiting requests."""
+    cache = TtlCache(60)
+    calls, started, release = [], threading.Event(), threading.Event()
+
+    def load() -> bool:
+        calls.append(1)
+        started.set()
+        release.wait(30)
+        return False  # what the database said before the revocation committed
+
+    answers, errors, threads = _crowd(cache, load)
+    poll(lambda: started.is_set(), bool, timeout=30)
+    cache.put("k", True, 3600)  # revoke_token's own note, as the revocation commits
+    release.set()
+    _finish(threads)
+    assert errors == [] and len(calls) == 1
+    assert answers.count(False) <= 1  # only the request whose lookup began before the revocation
+    assert cache.get("k", lambda: pytest.fail("the revocation is cached")) is True
+    cache.discard("k")  # likewise a user row changed during a load: the next request reloads
+    assert cache.get("k", lambda: "reloaded") == "reloaded"
+
+
 def test_zero_ttl_caches_nothing() -> None:
     cache = TtlCache(0)
     calls = []

@@ -40,6 +40,9 @@ class TtlCache:
     meanwhile miss too, so each expiry sent a burst of identical queries (a stampede that grows
     with concurrency). Here the first miss loads and the others wait for its answer, which is
     at least as fresh as anything they could have loaded themselves.
+
+    A load is not kept when this process wrote to the cache while it ran (`put`, `discard`): a
+    revocation or a user change made meanwhile must not be overwritten by what was read before it.
     """
 
     def __init__(self, ttl: float) -> None:
@@ -47,6 +50,7 @@ class TtlCache:
         self._data: dict[Hashable, tuple[float, Any]] = {}
         self._loading: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
+        self._writes = 0  # put/discard calls so far: a load that saw this change is not kept
 
     def get(self, key: Hashable, load: Callable[[], Any], keep: Callable[[Any], bool] | None = None) -> Any:
         """The cached value for key if fresh, else load() (cached unless keep(value) is False)."""
@@ -78,19 +82,27 @@ class TtlCache:
         return hit[1] if hit is not _MISSING and hit[0] > time.monotonic() else _MISSING
 
     def _load(self, key: Hashable, load: Callable[[], Any], keep: Callable[[Any], bool] | None) -> Any:
+        seen = self._writes
         value = load()
         if keep is None or keep(value):
-            self.put(key, value)
+            with self._lock:
+                if self._writes == seen:
+                    self._store(key, value, self.ttl)
         return value
+
+    def _store(self, key: Hashable, value: Any, ttl: float) -> None:
+        if len(self._data) >= MAX_ENTRIES:
+            self._data.clear()
+        self._data[key] = (time.monotonic() + ttl, value)
 
     def put(self, key: Hashable, value: Any, ttl: float | None = None) -> None:
         with self._lock:
-            if len(self._data) >= MAX_ENTRIES:
-                self._data.clear()
-            self._data[key] = (time.monotonic() + (self.ttl if ttl is None else ttl), value)
+            self._writes += 1
+            self._store(key, value, self.ttl if ttl is None else ttl)
 
     def discard(self, key: Hashable) -> None:
         with self._lock:
+            self._writes += 1
             self._data.pop(key, None)
 
 
