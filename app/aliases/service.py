@@ -18,9 +18,6 @@ rollback_in_progress; the admin tries again once the first has finished.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -125,7 +122,7 @@ def rollback_lease(alias: str) -> Iterator[None]:
     from app.policy import lease  # here: app.policy's package imports the predict side, which imports us
 
     name = f"rollback:{alias}"[:64]  # the lease's key length; longer aliases may share one
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+    holder = lease.new_holder()
     if not lease.acquire(name, holder, ROLLBACK_LEASE_SECONDS):
         raise ApiError(
             409,

@@ -8,6 +8,9 @@ each process's UTC clock: hosts must keep their clocks in sync to well under the
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +22,11 @@ from app.filelock import nothing
 from app.policy.models import SchedulerLease
 from app.state import sqlite_write_lock
 from app.timeutil import utcnow
+
+
+def new_holder() -> str:
+    """A holder name unique to this call, saying which host and process holds the lease."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _write(stmt: Any) -> int:

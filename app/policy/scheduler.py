@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 from flask import Flask
@@ -20,7 +18,7 @@ from app.ab.analysis import check_srm
 from app.ab.service import current_config
 from app.extensions import db
 from app.monitoring import check_alarms
-from app.policy.lease import acquire, release
+from app.policy.lease import acquire, new_holder, release
 from app.policy.service import run_retrain_policy
 from app.rollout.service import advance_rollouts
 from app.state import periodic_last_run, scheduler, set_scheduler
@@ -36,13 +34,20 @@ def advance_rollouts_task(app: Flask) -> object:
     return advance_rollouts()
 
 
+def _due(app: Flask, task: str, every: float) -> bool:
+    """True, and noted, when `task` last ran in this process at least `every` seconds ago."""
+    last, now = periodic_last_run(app), time.monotonic()
+    if now - last.get(task, float("-inf")) < every:
+        return False
+    last[task] = now
+    return True
+
+
 def check_drift_task(app: Flask) -> object:
     """check_alarms at most every MONITORING_CACHE_SECONDS: its permutation tests cost CPU in a
     serving process, and a window of recent predictions moves slowly."""
-    last, now = periodic_last_run(app), time.monotonic()
-    if now - last.get("drift", float("-inf")) < app.config["MONITORING_CACHE_SECONDS"]:
+    if not _due(app, "drift", app.config["MONITORING_CACHE_SECONDS"]):
         return None
-    last["drift"] = now
     return check_alarms(app)
 
 
@@ -50,10 +55,8 @@ def check_srm_task(app: Flask) -> object:
     """The running A/B phase's sample-ratio check every AB_SRM_CHECK_SECONDS (app/ab/analysis.py):
     one grouped read of the phase's predictions; its alarm is sent once per phase."""
     every = app.config["AB_SRM_CHECK_SECONDS"]
-    last, now = periodic_last_run(app), time.monotonic()
-    if every <= 0 or now - last.get("srm", float("-inf")) < every:
+    if every <= 0 or not _due(app, "srm", every):
         return None
-    last["srm"] = now
     return check_srm(current_config().experiment)
 
 
@@ -72,7 +75,7 @@ PERIODIC_TASKS: list[PeriodicTask] = [
 class Scheduler:
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = new_holder()
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._run, name="scheduler", daemon=True)
         self.pid = os.getpid()
