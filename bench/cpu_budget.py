@@ -135,13 +135,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cmd = [str(stack.VENV_BIN / "gunicorn"), "-c", str(stack.ROOT / "gunicorn.conf.py"),
                "bench.cpu_budget:hello_app"]  # fmt: skip
         with stack.running(lambda: stack.spawn("hello", cmd, env, tmp, f"http://127.0.0.1:{port}")) as srv:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:  # bounded readiness poll: the app has no GET route
-                try:
-                    common.run_closed_loop(srv.url + "/", b"x", "text/plain", connections=1, seconds=1)
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            stack.wait_http(srv, "/", timeout=60)  # hello_app answers any method
             found = lambda: {"server": _tree(srv.proc.pid, _processes())}  # noqa: E731
             out["http_floor"] = measure(srv.url + "/", ours_body, ctype, found, args)
         with stack.running(lambda: compare.start_mlflow_serve(tmp / "mlflow", args.mlflow_workers)) as srv:
