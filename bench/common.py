@@ -24,7 +24,7 @@ from typing import Any
 
 from app.ml.registry import default_tracking_uri
 from devstack import stack
-from devstack.images import holdout_digit, mnist_as_photo
+from devstack.images import holdout_digit, mnist_as_photo, multipart
 
 ROOT = stack.ROOT
 CACHE = ROOT / "bench" / ".cache"
@@ -70,6 +70,13 @@ SAMPLES = 16  # distinct uploads a load run cycles through
 def sample_pngs(count: int = SAMPLES) -> list[bytes]:
     """`count` different holdout digits, photographed like sample_png (the first is sample_png)."""
     return [mnist_as_photo(holdout_digit(i)[0]) for i in range(count)]
+
+
+def sample_uploads(pngs: list[bytes] | None = None) -> tuple[list[bytes], list[str]]:
+    """One single-file predict body per PNG (default sample_pngs), each with its own multipart
+    boundary as browsers and HTTP libraries send them, and their content types, in order."""
+    uploads = [multipart([("d.png", png)]) for png in (pngs or sample_pngs())]
+    return [body for body, _ctype in uploads], [ctype for _body, ctype in uploads]
 
 
 @contextmanager

@@ -253,9 +253,8 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict], dict[str, Any]]:
     # Every run cycles through the same distinct digits (mlflow gets each one's preprocessed form),
     # each upload with its own multipart boundary, as browsers and HTTP libraries send them.
     pngs = common.sample_pngs()
-    singles = [multipart([("d.png", png)]) for png in pngs]
     bodies = {
-        "single": ([b for b, _t in singles], [t for _b, t in singles]),
+        "single": common.sample_uploads(pngs),
         "batch": multipart([(f"d{i}.png", pngs[i % len(pngs)]) for i in range(BATCH)]),
     }
     extra: dict[str, Any] = {}

@@ -26,7 +26,6 @@ from typing import Any
 
 from bench import common, compare
 from devstack import stack
-from devstack.images import multipart
 
 _HZ = os.sysconf("SC_CLK_TCK")
 
@@ -124,8 +123,7 @@ def model_alone(batch: int, seconds: float = 4.0) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    uploads = [multipart([("d.png", png)]) for png in common.sample_pngs()]
-    ours_body, ctype = [b for b, _t in uploads], [t for _b, t in uploads]
+    ours_body, ctype = common.sample_uploads()
     out: dict[str, Any] = {"cpus": os.cpu_count(), "concurrency": args.concurrency}
     out["model_ms_per_image"] = {"one at a time": model_alone(1), "batches of 8": model_alone(8)}
     with tempfile.TemporaryDirectory(prefix="bench-cpu-") as tmpdir:
